@@ -1,0 +1,41 @@
+"""signal-extractor: news articles in, foresight signal cards out.
+
+    from extractor import extract_article
+    result = extract_article(text)
+    print(result.card.to_markdown())
+"""
+
+from extractor.core.article import Article
+from extractor.core.card import CardLimits, SignalCard, SignalRow
+from extractor.core.errors import (
+    CardFormatError,
+    ConfigError,
+    EndpointError,
+    ExtractionError,
+    ExtractorError,
+    InputError,
+)
+from extractor.core.result import Attempt, ExtractionResult
+from extractor.core.usage import Usage
+from extractor.pipeline.extract import Extractor, aextract_article, extract_article
+from extractor.pipeline.load import load_article
+
+__all__ = [
+    "Article",
+    "Attempt",
+    "CardFormatError",
+    "CardLimits",
+    "ConfigError",
+    "EndpointError",
+    "ExtractionError",
+    "ExtractionResult",
+    "Extractor",
+    "ExtractorError",
+    "InputError",
+    "SignalCard",
+    "SignalRow",
+    "Usage",
+    "aextract_article",
+    "extract_article",
+    "load_article",
+]

@@ -1,0 +1,159 @@
+"""The openai SDK clients and the one layer that retries transport failures.
+
+The SDK's own retries are switched off (`max_retries=0`) and tenacity owns 429 / 5xx /
+timeout / connection retries instead, so the two never multiply, every retry is counted in
+usage, and the same policy covers the embedded model and every remote endpoint.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import httpx2
+import openai
+from openai import AsyncOpenAI, OpenAI
+from openai.types.chat import ChatCompletion
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
+from tenacity.wait import wait_base
+
+from extractor.backends.config import Endpoint
+from extractor.backends.embedded import AsyncEmbeddedTransport, EmbeddedTransport
+
+T = TypeVar("T")
+_EMBEDDED_URL = "http://embedded.invalid/v1"
+
+
+def is_transient(error: BaseException) -> bool:
+    """Failures worth the same request again: rate limits, server errors, network trouble."""
+    if isinstance(error, openai.APIConnectionError):  # timeouts included
+        return True
+    return isinstance(error, openai.APIStatusError) and (
+        error.status_code in (408, 409, 429) or error.status_code >= 500
+    )
+
+
+def retry_after(error: BaseException | None) -> float | None:
+    """Seconds the server asked us to wait, from Retry-After-Ms or Retry-After."""
+    response = getattr(error, "response", None)
+    if not isinstance(response, httpx2.Response):
+        return None
+    headers = response.headers
+    try:
+        if "retry-after-ms" in headers:
+            return float(headers["retry-after-ms"]) / 1000
+        value = headers.get("retry-after")
+        if value is None:
+            return None
+        if value.strip().replace(".", "", 1).isdigit():
+            return float(value)
+        when = email.utils.parsedate_to_datetime(value)
+        return max(0.0, when.timestamp() - time.time())
+    except (ValueError, TypeError):
+        return None
+
+
+class _WaitRetryAfter(wait_base):
+    def __init__(self, fallback: wait_base, cap: float) -> None:
+        self.fallback = fallback
+        self.cap = cap
+
+    def __call__(self, retry_state: RetryCallState) -> float:
+        outcome = retry_state.outcome
+        hinted = retry_after(outcome.exception() if outcome else None)
+        if hinted is not None:
+            return min(hinted, self.cap)
+        return min(float(self.fallback(retry_state)), self.cap)
+
+
+@dataclass
+class RetryPolicy:
+    """Bounded transport retries: exponential backoff with jitter unless the server says when."""
+
+    max_retries: int = 3
+    max_wait: float = 60.0
+    backoff: wait_base = field(default_factory=lambda: wait_exponential_jitter(initial=1, max=30))
+
+    def _kwargs(self, on_retry: Callable[[RetryCallState], None]) -> dict[str, Any]:
+        return {
+            "retry": retry_if_exception(is_transient),
+            "stop": stop_after_attempt(self.max_retries + 1),
+            "wait": _WaitRetryAfter(self.backoff, self.max_wait),
+            "before_sleep": on_retry,
+            "reraise": True,
+        }
+
+    def call(self, fn: Callable[[], T], on_retry: Callable[[RetryCallState], None]) -> T:
+        return Retrying(**self._kwargs(on_retry))(fn)
+
+    async def acall(
+        self, fn: Callable[[], Awaitable[T]], on_retry: Callable[[RetryCallState], None]
+    ) -> T:
+        return await AsyncRetrying(**self._kwargs(on_retry))(fn)
+
+
+def _client_options(endpoint: Endpoint) -> dict[str, Any]:
+    return {
+        "api_key": endpoint.api_key or ("embedded" if endpoint.embedded else "unset"),
+        "base_url": _EMBEDDED_URL if endpoint.embedded else endpoint.base_url,
+        "max_retries": 0,
+        "timeout": endpoint.timeout,
+    }
+
+
+class ModelClient:
+    """Sends one chat completion request with transport retries; clients are made on first use."""
+
+    def __init__(self, endpoint: Endpoint, policy: RetryPolicy | None = None) -> None:
+        self.endpoint = endpoint
+        self.policy = policy or RetryPolicy()
+        self._sync: OpenAI | None = None
+        self._async: AsyncOpenAI | None = None
+
+    @property
+    def sync_client(self) -> OpenAI:
+        if self._sync is None:
+            http = httpx2.Client(transport=EmbeddedTransport()) if self.endpoint.embedded else None
+            self._sync = OpenAI(**_client_options(self.endpoint), http_client=http)
+        return self._sync
+
+    @property
+    def async_client(self) -> AsyncOpenAI:
+        if self._async is None:
+            http = (
+                httpx2.AsyncClient(transport=AsyncEmbeddedTransport())
+                if self.endpoint.embedded
+                else None
+            )
+            self._async = AsyncOpenAI(**_client_options(self.endpoint), http_client=http)
+        return self._async
+
+    def complete(
+        self, request: dict[str, Any], on_retry: Callable[[RetryCallState], None]
+    ) -> ChatCompletion:
+        client = self.sync_client
+        return self.policy.call(lambda: client.chat.completions.create(**request), on_retry)
+
+    async def acomplete(
+        self, request: dict[str, Any], on_retry: Callable[[RetryCallState], None]
+    ) -> ChatCompletion:
+        client = self.async_client
+        return await self.policy.acall(lambda: client.chat.completions.create(**request), on_retry)
+
+    def close(self) -> None:
+        if self._sync is not None:
+            self._sync.close()
+
+    async def aclose(self) -> None:
+        if self._async is not None:
+            await self._async.close()

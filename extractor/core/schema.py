@@ -1,0 +1,84 @@
+"""The JSON schema a model is shown, in the subset OpenAI strict mode accepts.
+
+Strict mode wants every property required, `additionalProperties: false` on every object,
+no defaults and no open maps. References are inlined so grammar-based servers (llama.cpp)
+that handle `$ref` poorly see the same schema. Item counts come from `CardLimits`, so the
+endpoint enforces them while decoding where it can.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from extractor.core.card import CardDraft, CardLimits
+
+SECTIONS = ("title", "summary", "keywords", "themes", "signals")
+
+# Length caps for grammar-constrained local decoding: a small model can otherwise loop inside a
+# string until max_tokens. OpenAI strict mode does not accept maxLength, so these are opt-in.
+# A whole summary is too long for llama.cpp's grammar compiler, so it is asked for as 3-5
+# capped sentences, which the validate stage joins into the paragraph.
+_MAX_LENGTHS = {"title": 100, "item": 40, "cell": 80, "sentence": 220}
+
+
+def card_schema(
+    limits: CardLimits, sections: Iterable[str] = SECTIONS, *, max_lengths: bool = False
+) -> dict[str, Any]:
+    """The strict schema of `CardDraft`, restricted to `sections`."""
+    full = CardDraft.model_json_schema()
+    defs = full.get("$defs", {})
+    wanted = list(sections)
+    unknown = set(wanted) - set(SECTIONS)
+    if unknown:
+        raise ValueError(f"unknown card sections: {sorted(unknown)}")
+    properties = {name: _strict(full["properties"][name], defs) for name in wanted}
+    for name in ("keywords", "themes", "signals"):
+        if name in properties:
+            low, high = limits.bounds(name)
+            properties[name]["minItems"] = low
+            if high is not None:
+                properties[name]["maxItems"] = high
+    if max_lengths:
+        _cap_lengths(properties)
+    return {
+        "type": "object",
+        "properties": properties,
+        "required": wanted,
+        "additionalProperties": False,
+    }
+
+
+def _strict(node: Any, defs: dict[str, Any]) -> Any:
+    if isinstance(node, list):
+        return [_strict(item, defs) for item in node]
+    if not isinstance(node, dict):
+        return node
+    if "$ref" in node:
+        target = defs[node["$ref"].rsplit("/", 1)[-1]]
+        return _strict({**target, **{k: v for k, v in node.items() if k != "$ref"}}, defs)
+    out = {k: _strict(v, defs) for k, v in node.items() if k not in ("default", "title", "$defs")}
+    if out.get("type") == "object":
+        out["additionalProperties"] = False
+        out["required"] = list(out.get("properties", {}))
+    return out
+
+
+def _cap_lengths(properties: dict[str, Any]) -> None:
+    for name, node in properties.items():
+        if name == "title":
+            node["maxLength"] = _MAX_LENGTHS[name]
+        elif name == "summary":
+            sentence = {"type": "string", "maxLength": _MAX_LENGTHS["sentence"]}
+            properties[name] = {
+                "description": "The summary as 3 to 5 sentences.",
+                "type": "array",
+                "items": sentence,
+                "minItems": 3,
+                "maxItems": 5,
+            }
+        elif name in ("keywords", "themes"):
+            node["items"]["maxLength"] = _MAX_LENGTHS["item"]
+        elif name == "signals":
+            for cell in node["items"]["properties"].values():
+                cell["maxLength"] = _MAX_LENGTHS["cell"]

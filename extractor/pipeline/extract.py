@@ -1,0 +1,287 @@
+"""The extraction loop: prompt, ask, validate, re-ask with the errors, assemble the card.
+
+The loop is written once as a generator that yields requests and receives completions, so
+the sync and async entry points share every decision and differ only in how they wait.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Generator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import openai
+from openai.types.chat import ChatCompletion
+from tenacity import RetryCallState
+
+from extractor.backends.client import ModelClient, RetryPolicy
+from extractor.backends.config import Endpoint, resolve
+from extractor.backends.modes import read_reply, request_options, schema_in_prompt
+from extractor.core.article import Article
+from extractor.core.card import DEFAULT_LIMITS, CardDraft, CardLimits, SignalCard
+from extractor.core.errors import ConfigError, EndpointError, ExtractionError
+from extractor.core.result import Attempt, ExtractionResult
+from extractor.core.schema import SECTIONS, card_schema
+from extractor.core.usage import Usage
+from extractor.pipeline.load import article_from_text
+from extractor.pipeline.prompting import Message, Prompts
+from extractor.pipeline.validate import CARD, Invalid, check_section
+
+STRATEGIES = ("single", "sectioned")
+_MAX_TOKENS = {"title": 64, "summary": 400, "keywords": 200, "themes": 120, "signals": 900, CARD: 3000}
+_SENTENCE_END = re.compile(r"(?<=[.!?。！？])\s")
+
+Steps = Generator[dict[str, Any], ChatCompletion, ExtractionResult]
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How to ask. Defaults depend on the endpoint: see `Extractor`."""
+
+    strategy: str
+    max_reasks: int
+    limits: CardLimits
+    temperature: float | None
+    reask_temperature: float | None
+    max_article_chars: int
+
+
+@dataclass
+class _Run:
+    article: Article
+    endpoint: Endpoint
+    prompts: Prompts
+    settings: Settings
+    usage: Usage = field(default_factory=Usage)
+    attempts: list[Attempt] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def count_retry(self, _state: RetryCallState) -> None:
+        self.usage.transport_retries += 1
+
+    def failed(self, error: openai.APIError) -> EndpointError:
+        status = getattr(error, "status_code", None)
+        reason = f"HTTP {status}" if status else type(error).__name__
+        message = getattr(error, "message", None) or str(error)
+        hint = ""
+        if status == 400 and self.endpoint.mode != "json":
+            hint = " (if the endpoint lacks this structured-output mode, try --mode json_object or json)"
+        retries = self.usage.transport_retries
+        text = f"the endpoint failed ({reason}) after {retries} retries: {message}{hint}"
+        return EndpointError(text, self.attempts, self.usage, status=status)
+
+    def steps(self) -> Steps:
+        started = time.perf_counter()
+        article = self._fit(self.article)
+        sections = SECTIONS if self.settings.strategy == "sectioned" else (CARD,)
+        values: dict[str, Any] = {}
+        for section in sections:
+            values.update((yield from self._section(article, section)))
+        draft = CardDraft.model_validate(values, context={"limits": self.settings.limits})
+        card = SignalCard.from_draft(draft, link=article.url)
+        return ExtractionResult(
+            card=card,
+            usage=self.usage,
+            model=self.endpoint.model,
+            mode=self.endpoint.mode,
+            strategy=self.settings.strategy,
+            prompt_version=self.prompts.version,
+            attempts=self.attempts,
+            warnings=self.warnings,
+            seconds=time.perf_counter() - started,
+        )
+
+    def _section(self, article: Article, section: str) -> Generator[dict[str, Any], ChatCompletion, dict[str, Any]]:
+        limits, mode = self.settings.limits, self.endpoint.mode
+        schema = card_schema(
+            limits, SECTIONS if section == CARD else (section,), max_lengths=self.endpoint.embedded
+        )
+        # llama.cpp enforces the schema as a grammar; showing it too only distracts a small model.
+        shown = schema if schema_in_prompt(mode) and not self.endpoint.embedded else None
+        messages: list[Message] = self.prompts.messages(
+            article, section, limits, shown, sentences=self.endpoint.embedded
+        )
+        task = messages[-1]["content"].replace(article.text, "")
+        tries = self.settings.max_reasks + 1
+        for attempt in range(tries):
+            temperature = self.settings.temperature if attempt == 0 else self.settings.reask_temperature
+            request = self._request(messages, section, schema, temperature, seed=attempt)
+            completion = yield request
+            self.usage.requests += 1
+            if completion.usage is not None:
+                self.usage.prompt_tokens += completion.usage.prompt_tokens
+                self.usage.completion_tokens += completion.usage.completion_tokens
+            reply = read_reply(completion, mode)
+            if reply.refusal or reply.finish_reason == "content_filter":
+                why = reply.refusal or "the endpoint's content filter stopped the answer"
+                self.attempts.append(Attempt(section, reply.text, f"refused: {why}", reply.finish_reason))
+                raise ExtractionError(f"the model refused ({section}): {why}", self.attempts, self.usage)
+            try:
+                if reply.finish_reason == "length":
+                    raise Invalid([f"the answer was cut off at {_MAX_TOKENS[section]} tokens; answer briefly"])
+                if not reply.text:
+                    raise Invalid(["the answer was empty"])
+                values, repairs = check_section(
+                    reply.text, section, limits, instructions=task, article=article.text
+                )
+            except Invalid as invalid:
+                self.attempts.append(Attempt(section, reply.text, str(invalid), reply.finish_reason))
+                if attempt + 1 == tries:
+                    raise ExtractionError(
+                        f"no valid {section} after {tries} attempts: {invalid.errors[0]}",
+                        self.attempts,
+                        self.usage,
+                    ) from None
+                self.usage.reasks += 1
+                messages = [
+                    *messages,
+                    {"role": "assistant", "content": reply.text or ""},
+                    {"role": "user", "content": self.prompts.reask(invalid.errors)},
+                ]
+                continue
+            self.attempts.append(Attempt(section, reply.text, None, reply.finish_reason))
+            self.warnings.extend(repairs)
+            return values
+        raise AssertionError("unreachable: the loop returns or raises")
+
+    def _request(
+        self,
+        messages: list[Message],
+        section: str,
+        schema: dict[str, Any],
+        temperature: float | None,
+        seed: int,
+    ) -> dict[str, Any]:
+        request: dict[str, Any] = {
+            "model": self.endpoint.model,
+            "messages": messages,
+            **request_options(self.endpoint.mode, schema, f"signal_card_{section}"),
+        }
+        # OpenAI's newer models reject max_tokens; most compatible servers only know it.
+        limit_key = "max_tokens" if self.endpoint.host_kind == "compatible" else "max_completion_tokens"
+        request[limit_key] = _MAX_TOKENS[section]
+        if temperature is not None:
+            request["temperature"] = temperature
+        if self.endpoint.embedded:
+            request["seed"] = seed
+        return request
+
+    def _fit(self, article: Article) -> Article:
+        """Cut an article longer than the budget at a sentence end, and say so."""
+        budget = self.settings.max_article_chars
+        if len(article.text) <= budget:
+            return article
+        head = article.text[:budget]
+        ends = [m.start() for m in _SENTENCE_END.finditer(head)]
+        cut = head[: ends[-1] + 1] if ends and ends[-1] > budget // 2 else head
+        self.warnings.append(
+            f"article truncated from {len(article.text)} to {len(cut)} characters to fit the model"
+        )
+        return Article(text=cut.rstrip(), title=article.title, url=article.url, date=article.date)
+
+
+class Extractor:
+    """A configured extractor; reuse one for many articles to share clients and connections."""
+
+    def __init__(
+        self,
+        *,
+        model: str | None = None,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        mode: str | None = None,
+        strategy: str | None = None,
+        max_reasks: int = 2,
+        max_retries: int = 3,
+        limits: CardLimits = DEFAULT_LIMITS,
+        temperature: float | None = None,
+        timeout: float | None = None,
+        max_article_chars: int | None = None,
+        prompts_dir: str | None = None,
+        retry_policy: RetryPolicy | None = None,
+    ) -> None:
+        self.endpoint = resolve(model, base_url, api_key, mode, timeout)
+        embedded = self.endpoint.embedded
+        strategy = strategy or ("sectioned" if embedded else "single")
+        if strategy not in STRATEGIES:
+            raise ConfigError(f"unknown strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}")
+        if max_reasks < 0:
+            raise ConfigError("max_reasks must be 0 or more")
+        # Deterministic first answers from the small local model; a little randomness on re-asks
+        # so it does not repeat the same mistake word for word.
+        first = temperature if temperature is not None else (0.0 if embedded else None)
+        self.settings = Settings(
+            strategy=strategy,
+            max_reasks=max_reasks,
+            limits=limits,
+            temperature=first,
+            reask_temperature=0.7 if embedded and temperature is None else first,
+            max_article_chars=max_article_chars or (16_000 if embedded else 200_000),
+        )
+        self.prompts = Prompts(Path(prompts_dir) if prompts_dir else None)
+        self.client = ModelClient(self.endpoint, retry_policy or RetryPolicy(max_retries=max_retries))
+
+    def _run(self, article: str | Article) -> _Run:
+        if isinstance(article, str):
+            article = article_from_text(article)
+        return _Run(article, self.endpoint, self.prompts, self.settings)
+
+    def extract(self, article: str | Article) -> ExtractionResult:
+        run = self._run(article)
+        steps = run.steps()
+        request = next(steps)
+        while True:
+            try:
+                completion = self.client.complete(request, run.count_retry)
+            except openai.APIError as err:
+                raise run.failed(err) from err
+            try:
+                request = steps.send(completion)
+            except StopIteration as done:
+                result: ExtractionResult = done.value
+                return result
+
+    async def aextract(self, article: str | Article) -> ExtractionResult:
+        run = self._run(article)
+        steps = run.steps()
+        request = next(steps)
+        while True:
+            try:
+                completion = await self.client.acomplete(request, run.count_retry)
+            except openai.APIError as err:
+                raise run.failed(err) from err
+            try:
+                request = steps.send(completion)
+            except StopIteration as done:
+                result: ExtractionResult = done.value
+                return result
+
+    def close(self) -> None:
+        self.client.close()
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+
+def extract_article(article: str | Article, **options: Any) -> ExtractionResult:
+    """Turn one article (text, markdown or HTML, or an `Article`) into a validated signal card.
+
+    Options are those of `Extractor`. Raises `InputError`, `ConfigError` or `ExtractionError`.
+    """
+    extractor = Extractor(**options)
+    try:
+        return extractor.extract(article)
+    finally:
+        extractor.close()
+
+
+async def aextract_article(article: str | Article, **options: Any) -> ExtractionResult:
+    """The async twin of `extract_article`."""
+    extractor = Extractor(**options)
+    try:
+        return await extractor.aextract(article)
+    finally:
+        await extractor.aclose()

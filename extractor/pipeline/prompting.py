@@ -1,0 +1,89 @@
+"""Prompt stage: render the jinja2 templates in `prompts/` into chat messages.
+
+The sandbox and StrictUndefined mean a template typo fails loudly and a template can reach
+nothing dangerous; the article is only ever a variable, so `{{ 7*7 }}` inside an article
+reaches the model as those seven characters.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from jinja2 import FileSystemLoader, StrictUndefined
+from jinja2.sandbox import SandboxedEnvironment
+
+from extractor.core.article import Article
+from extractor.core.card import CardLimits
+
+_PACKAGE = Path(__file__).resolve().parent.parent
+# Installed wheels carry the templates inside the package; a source checkout keeps them top level.
+_CANDIDATES = (_PACKAGE / "prompts", _PACKAGE.parent / "prompts")
+
+Message = dict[str, Any]
+
+
+def prompts_dir() -> Path:
+    for candidate in _CANDIDATES:
+        if (candidate / "system.j2").is_file():
+            return candidate
+    raise FileNotFoundError("prompt templates not found; the package is installed incompletely")
+
+
+@cache
+def _environment(directory: Path) -> SandboxedEnvironment:
+    return SandboxedEnvironment(
+        loader=FileSystemLoader(directory),
+        undefined=StrictUndefined,
+        autoescape=False,
+        keep_trailing_newline=False,
+    )
+
+
+@cache
+def _version(directory: Path) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(directory.glob("*.j2")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:12]
+
+
+class Prompts:
+    """The template set of one directory; `version` changes whenever any template does."""
+
+    def __init__(self, directory: Path | None = None) -> None:
+        self.directory = (directory or prompts_dir()).resolve()
+        self.version = _version(self.directory)
+        self._env = _environment(self.directory)
+
+    def render(self, name: str, **variables: Any) -> str:
+        return self._env.get_template(name).render(**variables).strip()
+
+    def messages(
+        self,
+        article: Article,
+        section: str,
+        limits: CardLimits,
+        schema: dict[str, Any] | None,
+        sentences: bool = False,
+    ) -> list[Message]:
+        """System then user message. The article comes before the task so that the calls for
+        different sections share a long prompt prefix, which llama.cpp reuses from its cache.
+        `sentences` asks for the summary as a list of sentences (see `card_schema`)."""
+        schema_text = json.dumps(schema, ensure_ascii=False) if schema is not None else ""
+        system = self.render("system.j2")
+        user = self.render(
+            "user.j2",
+            article=article,
+            section=section,
+            limits=limits,
+            schema=schema_text,
+            sentences=sentences,
+        )
+        return [{"role": "system", "content": system}, {"role": "user", "content": user}]
+
+    def reask(self, errors: list[str]) -> str:
+        return self.render("reask.j2", errors=errors)

@@ -1,0 +1,165 @@
+"""Validate stage: decode a model's answer, make the repairs that cannot change its meaning,
+and check it against the card schema, returning errors a model can act on when re-asked.
+
+Repairs are only mechanical (duplicates, blank items, surplus items beyond the limit, stray
+line breaks) and each is reported as a warning; anything needing judgement goes back to the
+model.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from pydantic import ValidationError
+
+from extractor.core.card import CardDraft, CardLimits
+from extractor.core.schema import SECTIONS
+
+CARD = "card"
+_FENCE = re.compile(r"^```(?:json)?\s*(.*?)\s*```$", re.S)
+
+
+class Invalid(Exception):
+    """The answer cannot be used; `errors` are short sentences for the re-ask prompt."""
+
+    def __init__(self, errors: list[str]) -> None:
+        super().__init__("; ".join(errors))
+        self.errors = errors
+
+
+def decode_json(text: str) -> Any:
+    """The JSON value in an answer, tolerating code fences and prose around one object."""
+    stripped = text.strip()
+    fenced = _FENCE.match(stripped)
+    if fenced:
+        stripped = fenced.group(1)
+    try:
+        return json.loads(stripped)
+    except json.JSONDecodeError as first:
+        start, end = stripped.find("{"), stripped.rfind("}")
+        if 0 <= start < end:
+            try:
+                return json.loads(stripped[start : end + 1])
+            except json.JSONDecodeError:
+                pass
+        raise Invalid([f"the answer is not valid JSON ({first.msg} at character {first.pos})"]) from None
+
+
+def check_section(
+    text: str, section: str, limits: CardLimits, instructions: str = "", article: str = ""
+) -> tuple[dict[str, Any], list[str]]:
+    """Validated values for `section` ('card' for all of them) and the repairs made.
+
+    Text copied from the `instructions` (the prompt's examples) but absent from the `article`
+    is rejected: small models echo examples instead of reading the article."""
+    data = decode_json(text)
+    names = SECTIONS if section == CARD else (section,)
+    if not isinstance(data, dict):
+        raise Invalid([f"expected a JSON object with the keys {', '.join(names)}"])
+    missing = [name for name in names if name not in data]
+    if missing:
+        raise Invalid([f"missing key {name!r}" for name in missing])
+    values = {name: data[name] for name in names}
+    echo = _Echo(instructions, article)
+    warnings = _repair(values, limits, echo)
+    context = {"limits": limits}
+    try:
+        if section == CARD:
+            values = CardDraft.model_validate(values, context=context).model_dump()
+        else:
+            draft = CardDraft.__pydantic_validator__.validate_assignment(
+                CardDraft.model_construct(), section, values[section], context=context
+            )
+            values = {section: draft.model_dump()[section]}
+    except ValidationError as err:
+        raise Invalid(readable(err)) from None
+    echoed = [v for k in ("title", "summary") if isinstance(v := values.get(k), str) and echo(v)]
+    if echoed:
+        raise Invalid([f"{text!r} is copied from the instructions, not from the article" for text in echoed])
+    return values, warnings
+
+
+class _Echo:
+    """Whether a text was copied from the prompt's instructions rather than the article."""
+
+    def __init__(self, instructions: str, article: str) -> None:
+        self.instructions = instructions.casefold()
+        self.article = article.casefold()
+
+    def __call__(self, text: str) -> bool:
+        folded = " ".join(text.split()).casefold()
+        return len(folded) > 3 and folded in self.instructions and folded not in self.article
+
+
+def readable(error: ValidationError) -> list[str]:
+    messages = []
+    for item in error.errors():
+        where = ".".join(str(part) for part in item["loc"]) or "answer"
+        messages.append(f"{where}: {item['msg'].removeprefix('Value error, ')}")
+    return messages
+
+
+def _repair(values: dict[str, Any], limits: CardLimits, echo: _Echo) -> list[str]:
+    warnings: list[str] = []
+    for name in ("keywords", "themes"):
+        items = values.get(name)
+        if isinstance(items, list) and all(isinstance(i, str) for i in items):
+            # Themes are a vocabulary of broad areas: naming one the prompt named is legitimate.
+            if name == "keywords":
+                items = _drop(items, echo, name, "copied from the instructions", warnings)
+            values[name] = _unique(items, name, limits, warnings, key=_fold)
+    rows = values.get("signals")
+    if isinstance(rows, list) and all(isinstance(r, dict) for r in rows):
+        rows = [{k: _flatten(v) for k, v in row.items()} for row in rows]
+        rows = _drop(rows, _placeholder_row, "signals", "with empty cells", warnings)
+        rows = _drop(rows, lambda r: any(echo(v) for v in r.values()), "signals",
+                     "copied from the instructions", warnings)
+        values["signals"] = _unique(rows, "signals", limits, warnings, key=_row_key)
+    sentences = values.get("summary")
+    if isinstance(sentences, list) and all(isinstance(s, str) for s in sentences):
+        # Sentences of fewer than three words are fragments a small model strays into.
+        values["summary"] = " ".join(s.strip() for s in sentences if len(s.split()) >= 3)
+    if isinstance(values.get("title"), str):
+        values["title"] = _flatten(values["title"])
+    return warnings
+
+
+def _placeholder_row(row: dict[str, Any]) -> bool:
+    return not all(isinstance(v, str) and re.search(r"\w", v) for v in row.values())
+
+
+def _drop(items: list[Any], bad: Any, name: str, why: str, warnings: list[str]) -> list[Any]:
+    kept = [item for item in items if not bad(item)]
+    if len(kept) < len(items):
+        warnings.append(f"{name}: dropped {len(items) - len(kept)} items {why}")
+    return kept
+
+
+def _unique(items: list[Any], name: str, limits: CardLimits, warnings: list[str], key: Any) -> list[Any]:
+    kept, seen = [], set()
+    for item in items:
+        folded = key(item)
+        if folded and folded not in seen:
+            seen.add(folded)
+            kept.append(item)
+    if len(kept) < len(items):
+        warnings.append(f"{name}: dropped {len(items) - len(kept)} blank or repeated items")
+    high = limits.bounds(name)[1]
+    if high is not None and len(kept) > high:
+        warnings.append(f"{name}: kept the first {high} of {len(kept)} items")
+        kept = kept[:high]
+    return kept
+
+
+def _flatten(value: Any) -> Any:
+    return " ".join(value.split()) if isinstance(value, str) else value
+
+
+def _fold(item: str) -> str:
+    return " ".join(item.split()).casefold()
+
+
+def _row_key(row: dict[str, Any]) -> str:
+    return " | ".join(_fold(str(v)) for v in row.values())

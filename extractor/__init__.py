@@ -1,8 +1,8 @@
 """signal-extractor: news articles in, foresight signal cards out.
 
-    from extractor import extract_article
-    result = extract_article(text)
-    print(result.card.to_markdown())
+from extractor import extract_article
+result = extract_article(text)
+print(result.card.to_markdown())
 """
 
 from extractor.core.article import Article

@@ -49,12 +49,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ExtractionError as err:
         if args.debug:
             for number, attempt in enumerate(err.attempts, start=1):
-                print(f"attempt {number} [{attempt.section}]: {attempt.error or 'ok'}", file=sys.stderr)
+                print(
+                    f"attempt {number} [{attempt.section}]: {attempt.error or 'ok'}",
+                    file=sys.stderr,
+                )
                 print(f"  raw: {attempt.raw!r}", file=sys.stderr)
         return _fail(args, EXIT_FAILED, f"extraction failed: {err}")
     except KeyboardInterrupt:
         return _fail(args, EXIT_FAILED, "interrupted")
-    except Exception as err:  # noqa: BLE001 - the CLI promises one line, never a traceback
+    except Exception as err:
         return _fail(args, EXIT_FAILED, f"unexpected {type(err).__name__}: {err}")
 
 

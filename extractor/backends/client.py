@@ -11,7 +11,7 @@ import email.utils
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import httpx2
 import openai
@@ -142,13 +142,22 @@ class ModelClient:
         self, request: dict[str, Any], on_retry: Callable[[RetryCallState], None]
     ) -> ChatCompletion:
         client = self.sync_client
-        return self.policy.call(lambda: client.chat.completions.create(**request), on_retry)
+
+        def send() -> ChatCompletion:
+            # The SDK's overloads cannot type a **request; the body is built by `modes`.
+            return cast(ChatCompletion, client.chat.completions.create(**request))
+
+        return self.policy.call(send, on_retry)
 
     async def acomplete(
         self, request: dict[str, Any], on_retry: Callable[[RetryCallState], None]
     ) -> ChatCompletion:
         client = self.async_client
-        return await self.policy.acall(lambda: client.chat.completions.create(**request), on_retry)
+
+        async def send() -> ChatCompletion:
+            return cast(ChatCompletion, await client.chat.completions.create(**request))
+
+        return await self.policy.acall(send, on_retry)
 
     def close(self) -> None:
         if self._sync is not None:

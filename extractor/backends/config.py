@@ -62,7 +62,9 @@ def resolve(
         raise ConfigError(f"base URL {base_url!r} is not an http(s) URL")
     if model is None:
         if base_url is not None and urlparse(base_url).hostname != "api.openai.com":
-            raise ConfigError("name the model to use on this endpoint with --model or EXTRACTOR_MODEL")
+            raise ConfigError(
+                "name the model to use on this endpoint with --model or EXTRACTOR_MODEL"
+            )
         model = OPENAI_DEFAULT_MODEL
     if mode is not None and mode not in MODES:
         raise ConfigError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")

@@ -13,7 +13,7 @@ import threading
 import time
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import anyio.to_thread
 import httpx2
@@ -73,14 +73,18 @@ def _complete(body: dict[str, Any]) -> dict[str, Any]:
         kwargs["tool_choice"] = body.get("tool_choice")
     with _lock:
         llama = _llama()
-        result: dict[str, Any] = llama.create_chat_completion(messages=body["messages"], **kwargs)
+        result = cast(
+            dict[str, Any], llama.create_chat_completion(messages=body["messages"], **kwargs)
+        )
     result.setdefault("created", int(time.time()))
     return result
 
 
 def _handle(request: httpx2.Request) -> httpx2.Response:
     if request.method != "POST" or not request.url.path.endswith("/chat/completions"):
-        return _error(404, f"the embedded model serves only chat completions, not {request.url.path}")
+        return _error(
+            404, f"the embedded model serves only chat completions, not {request.url.path}"
+        )
     try:
         body = json.loads(request.content)
         return httpx2.Response(200, json=_complete(body))

@@ -50,7 +50,10 @@ def request_options(mode: str, schema: dict[str, Any], name: str) -> dict[str, A
                 "strict": True,
             },
         }
-        return {"tools": [tool], "tool_choice": {"type": "function", "function": {"name": TOOL_NAME}}}
+        return {
+            "tools": [tool],
+            "tool_choice": {"type": "function", "function": {"name": TOOL_NAME}},
+        }
     return {}
 
 

@@ -17,15 +17,21 @@ SECTIONS = ("title", "summary", "keywords", "themes", "signals")
 
 # Length caps for grammar-constrained local decoding: a small model can otherwise loop inside a
 # string until max_tokens. OpenAI strict mode does not accept maxLength, so these are opt-in.
-# A whole summary is too long for llama.cpp's grammar compiler, so it is asked for as 3-5
-# capped sentences, which the validate stage joins into the paragraph.
+# A one-string summary gets no cap: llama.cpp's grammar compiler refuses one that long.
 _MAX_LENGTHS = {"title": 100, "item": 40, "cell": 80, "sentence": 220}
 
 
 def card_schema(
-    limits: CardLimits, sections: Iterable[str] = SECTIONS, *, max_lengths: bool = False
+    limits: CardLimits,
+    sections: Iterable[str] = SECTIONS,
+    *,
+    sentences: bool = False,
+    max_lengths: bool = False,
 ) -> dict[str, Any]:
-    """The strict schema of `CardDraft`, restricted to `sections`."""
+    """The strict schema of `CardDraft`, restricted to `sections`.
+
+    `sentences` asks for the summary as a list of 3-5 sentences, which a small model ends far
+    more reliably than one long string; the validate stage joins them."""
     full = CardDraft.model_json_schema()
     defs = full.get("$defs", {})
     wanted = list(sections)
@@ -39,6 +45,14 @@ def card_schema(
             properties[name]["minItems"] = low
             if high is not None:
                 properties[name]["maxItems"] = high
+    if sentences and "summary" in properties:
+        properties["summary"] = {
+            "description": "The summary as 3 to 5 sentences.",
+            "type": "array",
+            "items": {"type": "string"},
+            "minItems": 3,
+            "maxItems": 5,
+        }
     if max_lengths:
         _cap_lengths(properties)
     return {
@@ -68,15 +82,8 @@ def _cap_lengths(properties: dict[str, Any]) -> None:
     for name, node in properties.items():
         if name == "title":
             node["maxLength"] = _MAX_LENGTHS[name]
-        elif name == "summary":
-            sentence = {"type": "string", "maxLength": _MAX_LENGTHS["sentence"]}
-            properties[name] = {
-                "description": "The summary as 3 to 5 sentences.",
-                "type": "array",
-                "items": sentence,
-                "minItems": 3,
-                "maxItems": 5,
-            }
+        elif name == "summary" and node["type"] == "array":
+            node["items"]["maxLength"] = _MAX_LENGTHS["sentence"]
         elif name in ("keywords", "themes"):
             node["items"]["maxLength"] = _MAX_LENGTHS["item"]
         elif name == "signals":

@@ -1,4 +1,4 @@
-"""The seed markdown format: parse it leniently, render it exactly as the seed documents are laid out.
+"""The seed markdown format: parse it leniently, render it exactly as the seeds are laid out.
 
 Rendering escapes what model text could use to break the layout (pipes and line breaks in
 table cells and list items), so any valid card renders to a document that parses back to it.
@@ -157,7 +157,9 @@ def _split_row(text: str, number: int) -> list[str]:
 
 def _signals(heading: int, body: list[tuple[int, str]]) -> list[dict[str, str]]:
     if len(body) < 2:
-        raise CardFormatError("the Signals section needs a table header and separator", line=heading)
+        raise CardFormatError(
+            "the Signals section needs a table header and separator", line=heading
+        )
     (head_no, head), (sep_no, sep) = body[0], body[1]
     header = _split_row(head, head_no)
     if [h.lower() for h in header] != [c.lower() for c in COLUMNS]:

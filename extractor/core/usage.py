@@ -36,7 +36,9 @@ class Usage:
         self.transport_retries += other.transport_retries
         self.reasks += other.reasks
 
-    def cost(self, model: str, prices: Mapping[str, tuple[float, float]] | None = None) -> float | None:
+    def cost(
+        self, model: str, prices: Mapping[str, tuple[float, float]] | None = None
+    ) -> float | None:
         """Estimated USD cost, or None when the model is not in the price table."""
         table = DEFAULT_PRICES if prices is None else prices
         price = table.get(model)

@@ -31,8 +31,15 @@ from extractor.pipeline.prompting import Message, Prompts
 from extractor.pipeline.validate import CARD, Invalid, check_section
 
 STRATEGIES = ("single", "sectioned")
-_MAX_TOKENS = {"title": 64, "summary": 400, "keywords": 200, "themes": 120, "signals": 900, CARD: 3000}
-_SENTENCE_END = re.compile(r"(?<=[.!?。！？])\s")
+_MAX_TOKENS = {
+    "title": 64,
+    "summary": 400,
+    "keywords": 200,
+    "themes": 120,
+    "signals": 900,
+    CARD: 3000,
+}
+_SENTENCE_END = re.compile("(?<=[.!?\u3002\uff01\uff1f])\\s")  # also CJK full stops
 
 Steps = Generator[dict[str, Any], ChatCompletion, ExtractionResult]
 
@@ -68,7 +75,7 @@ class _Run:
         message = getattr(error, "message", None) or str(error)
         hint = ""
         if status == 400 and self.endpoint.mode != "json":
-            hint = " (if the endpoint lacks this structured-output mode, try --mode json_object or json)"
+            hint = " (if the endpoint lacks this structured-output mode, try --mode json_object)"
         retries = self.usage.transport_retries
         text = f"the endpoint failed ({reason}) after {retries} retries: {message}{hint}"
         return EndpointError(text, self.attempts, self.usage, status=status)
@@ -94,20 +101,30 @@ class _Run:
             seconds=time.perf_counter() - started,
         )
 
-    def _section(self, article: Article, section: str) -> Generator[dict[str, Any], ChatCompletion, dict[str, Any]]:
+    def _section(
+        self, article: Article, section: str
+    ) -> Generator[dict[str, Any], ChatCompletion, dict[str, Any]]:
         limits, mode = self.settings.limits, self.endpoint.mode
+        # The sectioned strategy is for small models: the task text shows the answer's shape, so
+        # the schema (whose descriptions they copy) stays out of the prompt, the summary comes as
+        # sentences, and grammar-enforcing endpoints get length caps so strings always end.
+        compact = self.settings.strategy == "sectioned"
         schema = card_schema(
-            limits, SECTIONS if section == CARD else (section,), max_lengths=self.endpoint.embedded
+            limits,
+            SECTIONS if section == CARD else (section,),
+            sentences=compact,
+            max_lengths=compact and (self.endpoint.embedded or mode != "json_schema"),
         )
-        # llama.cpp enforces the schema as a grammar; showing it too only distracts a small model.
-        shown = schema if schema_in_prompt(mode) and not self.endpoint.embedded else None
+        shown = schema if schema_in_prompt(mode) and not compact else None
         messages: list[Message] = self.prompts.messages(
-            article, section, limits, shown, sentences=self.endpoint.embedded
+            article, section, limits, shown, sentences=compact
         )
         task = messages[-1]["content"].replace(article.text, "")
         tries = self.settings.max_reasks + 1
         for attempt in range(tries):
-            temperature = self.settings.temperature if attempt == 0 else self.settings.reask_temperature
+            temperature = (
+                self.settings.temperature if attempt == 0 else self.settings.reask_temperature
+            )
             request = self._request(messages, section, schema, temperature, seed=attempt)
             completion = yield request
             self.usage.requests += 1
@@ -117,18 +134,26 @@ class _Run:
             reply = read_reply(completion, mode)
             if reply.refusal or reply.finish_reason == "content_filter":
                 why = reply.refusal or "the endpoint's content filter stopped the answer"
-                self.attempts.append(Attempt(section, reply.text, f"refused: {why}", reply.finish_reason))
-                raise ExtractionError(f"the model refused ({section}): {why}", self.attempts, self.usage)
+                self.attempts.append(
+                    Attempt(section, reply.text, f"refused: {why}", reply.finish_reason)
+                )
+                raise ExtractionError(
+                    f"the model refused ({section}): {why}", self.attempts, self.usage
+                )
             try:
                 if reply.finish_reason == "length":
-                    raise Invalid([f"the answer was cut off at {_MAX_TOKENS[section]} tokens; answer briefly"])
+                    raise Invalid(
+                        [f"the answer was cut off at {_MAX_TOKENS[section]} tokens; answer briefly"]
+                    )
                 if not reply.text:
                     raise Invalid(["the answer was empty"])
                 values, repairs = check_section(
                     reply.text, section, limits, instructions=task, article=article.text
                 )
             except Invalid as invalid:
-                self.attempts.append(Attempt(section, reply.text, str(invalid), reply.finish_reason))
+                self.attempts.append(
+                    Attempt(section, reply.text, str(invalid), reply.finish_reason)
+                )
                 if attempt + 1 == tries:
                     raise ExtractionError(
                         f"no valid {section} after {tries} attempts: {invalid.errors[0]}",
@@ -161,7 +186,9 @@ class _Run:
             **request_options(self.endpoint.mode, schema, f"signal_card_{section}"),
         }
         # OpenAI's newer models reject max_tokens; most compatible servers only know it.
-        limit_key = "max_tokens" if self.endpoint.host_kind == "compatible" else "max_completion_tokens"
+        limit_key = (
+            "max_tokens" if self.endpoint.host_kind == "compatible" else "max_completion_tokens"
+        )
         request[limit_key] = _MAX_TOKENS[section]
         if temperature is not None:
             request["temperature"] = temperature
@@ -207,7 +234,9 @@ class Extractor:
         embedded = self.endpoint.embedded
         strategy = strategy or ("sectioned" if embedded else "single")
         if strategy not in STRATEGIES:
-            raise ConfigError(f"unknown strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}")
+            raise ConfigError(
+                f"unknown strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}"
+            )
         if max_reasks < 0:
             raise ConfigError("max_reasks must be 0 or more")
         # Deterministic first answers from the small local model; a little randomness on re-asks
@@ -222,7 +251,9 @@ class Extractor:
             max_article_chars=max_article_chars or (16_000 if embedded else 200_000),
         )
         self.prompts = Prompts(Path(prompts_dir) if prompts_dir else None)
-        self.client = ModelClient(self.endpoint, retry_policy or RetryPolicy(max_retries=max_retries))
+        self.client = ModelClient(
+            self.endpoint, retry_policy or RetryPolicy(max_retries=max_retries)
+        )
 
     def _run(self, article: str | Article) -> _Run:
         if isinstance(article, str):

@@ -65,8 +65,11 @@ def article_from_text(
 def _decode(data: bytes, name: str) -> str:
     if not data.strip():
         raise InputError(f"{name}: the article is empty")
-    for bom, encoding in ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"),
-                          (codecs.BOM_UTF16_BE, "utf-16")):
+    for bom, encoding in (
+        (codecs.BOM_UTF8, "utf-8-sig"),
+        (codecs.BOM_UTF16_LE, "utf-16"),
+        (codecs.BOM_UTF16_BE, "utf-16"),
+    ):
         if data.startswith(bom):
             return data.decode(encoding, errors="replace")
     if b"\x00" in data[:8192]:
@@ -97,25 +100,29 @@ def _from_html(html: str, name: str, url: str | None) -> Article:
     meta = trafilatura.extract_metadata(html, default_url=url)
     title = meta.title if meta else None
     date = meta.date if meta else None
-    return Article(text=body.strip(), title=title, url=(meta.url if meta else None) or url, date=date)
+    return Article(
+        text=body.strip(), title=title, url=(meta.url if meta else None) or url, date=date
+    )
 
 
 def _fetch(url: str) -> Article:
     try:
-        with httpx2.Client(follow_redirects=True, timeout=URL_TIMEOUT, max_redirects=5) as client:
-            with client.stream("GET", url, headers={"accept": ", ".join(_TEXT_TYPES)}) as response:
-                if response.status_code >= 400:
-                    raise InputError(f"{url}: the server answered HTTP {response.status_code}")
-                kind = response.headers.get("content-type", "").split(";")[0].strip().lower()
-                if kind and kind not in _TEXT_TYPES:
-                    raise InputError(f"{url}: serves {kind}, not an HTML or text article")
-                chunks, size = [], 0
-                for chunk in response.iter_bytes():
-                    size += len(chunk)
-                    if size > MAX_BYTES:
-                        raise InputError(f"{url}: larger than {MAX_BYTES // 1_000_000} MB")
-                    chunks.append(chunk)
-                final_url = str(response.url)
+        with (
+            httpx2.Client(follow_redirects=True, timeout=URL_TIMEOUT, max_redirects=5) as client,
+            client.stream("GET", url, headers={"accept": ", ".join(_TEXT_TYPES)}) as response,
+        ):
+            if response.status_code >= 400:
+                raise InputError(f"{url}: the server answered HTTP {response.status_code}")
+            kind = response.headers.get("content-type", "").split(";")[0].strip().lower()
+            if kind and kind not in _TEXT_TYPES:
+                raise InputError(f"{url}: serves {kind}, not an HTML or text article")
+            chunks, size = [], 0
+            for chunk in response.iter_bytes():
+                size += len(chunk)
+                if size > MAX_BYTES:
+                    raise InputError(f"{url}: larger than {MAX_BYTES // 1_000_000} MB")
+                chunks.append(chunk)
+            final_url = str(response.url)
     except httpx2.TooManyRedirects:
         raise InputError(f"{url}: too many redirects") from None
     except httpx2.HTTPError as err:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from typing import Any, cast
 
 from pydantic import ValidationError
 
@@ -30,21 +30,24 @@ class Invalid(Exception):
 
 
 def decode_json(text: str) -> Any:
-    """The JSON value in an answer, tolerating code fences and prose around one object."""
+    """The JSON value in an answer, tolerating code fences, prose around one object and raw
+    control characters inside strings (small models emit literal newlines)."""
     stripped = text.strip()
     fenced = _FENCE.match(stripped)
     if fenced:
         stripped = fenced.group(1)
     try:
-        return json.loads(stripped)
+        return json.loads(stripped, strict=False)
     except json.JSONDecodeError as first:
         start, end = stripped.find("{"), stripped.rfind("}")
         if 0 <= start < end:
             try:
-                return json.loads(stripped[start : end + 1])
+                return json.loads(stripped[start : end + 1], strict=False)
             except json.JSONDecodeError:
                 pass
-        raise Invalid([f"the answer is not valid JSON ({first.msg} at character {first.pos})"]) from None
+        raise Invalid(
+            [f"the answer is not valid JSON ({first.msg} at character {first.pos})"]
+        ) from None
 
 
 def check_section(
@@ -69,15 +72,20 @@ def check_section(
         if section == CARD:
             values = CardDraft.model_validate(values, context=context).model_dump()
         else:
-            draft = CardDraft.__pydantic_validator__.validate_assignment(
-                CardDraft.model_construct(), section, values[section], context=context
+            draft = cast(
+                CardDraft,
+                CardDraft.__pydantic_validator__.validate_assignment(
+                    CardDraft.model_construct(), section, values[section], context=context
+                ),
             )
             values = {section: draft.model_dump()[section]}
     except ValidationError as err:
         raise Invalid(readable(err)) from None
     echoed = [v for k in ("title", "summary") if isinstance(v := values.get(k), str) and echo(v)]
     if echoed:
-        raise Invalid([f"{text!r} is copied from the instructions, not from the article" for text in echoed])
+        raise Invalid(
+            [f"{text!r} is copied from the instructions, not from the article" for text in echoed]
+        )
     return values, warnings
 
 
@@ -114,8 +122,13 @@ def _repair(values: dict[str, Any], limits: CardLimits, echo: _Echo) -> list[str
     if isinstance(rows, list) and all(isinstance(r, dict) for r in rows):
         rows = [{k: _flatten(v) for k, v in row.items()} for row in rows]
         rows = _drop(rows, _placeholder_row, "signals", "with empty cells", warnings)
-        rows = _drop(rows, lambda r: any(echo(v) for v in r.values()), "signals",
-                     "copied from the instructions", warnings)
+        rows = _drop(
+            rows,
+            lambda r: any(echo(v) for v in r.values()),
+            "signals",
+            "copied from the instructions",
+            warnings,
+        )
         values["signals"] = _unique(rows, "signals", limits, warnings, key=_row_key)
     sentences = values.get("summary")
     if isinstance(sentences, list) and all(isinstance(s, str) for s in sentences):
@@ -137,7 +150,9 @@ def _drop(items: list[Any], bad: Any, name: str, why: str, warnings: list[str]) 
     return kept
 
 
-def _unique(items: list[Any], name: str, limits: CardLimits, warnings: list[str], key: Any) -> list[Any]:
+def _unique(
+    items: list[Any], name: str, limits: CardLimits, warnings: list[str], key: Any
+) -> list[Any]:
     kept, seen = [], set()
     for item in items:
         folded = key(item)

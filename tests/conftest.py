@@ -1,0 +1,65 @@
+"""Cassette settings shared by every test that replays model traffic.
+
+Cassettes are recorded from a real OpenAI-compatible server (llama.cpp's server with the
+bundled SmolLM2 model) and replayed with record mode `none`; see tests/test_cassettes.py.
+Hosts, keys and transient failures never reach a cassette.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+
+PLACEHOLDER_ORIGIN = ("https", "llm.test")
+_SECRET_HEADERS = ("set-cookie", "openai-organization", "openai-project", "x-request-id")
+
+
+def _scrub_request(request: Any) -> Any:
+    parts = urlsplit(request.uri)
+    request.uri = urlunsplit((*PLACEHOLDER_ORIGIN, parts.path, parts.query, ""))
+    return request
+
+
+def _scrub_response(response: dict[str, Any]) -> dict[str, Any] | None:
+    status = response["status"]["code"]
+    if status in (408, 409, 429) or status >= 500:
+        return None  # a replayed transient error would only replay its backoff
+    headers = response.get("headers", {})
+    for name in list(headers):
+        if name.lower() in _SECRET_HEADERS:
+            del headers[name]
+    return response
+
+
+@pytest.fixture(scope="session")
+def vcr_config() -> dict[str, Any]:
+    key = os.environ.get("LLM_API_KEY", "sk-test")
+    return {
+        "filter_headers": [
+            "authorization",
+            "api-key",
+            "x-api-key",
+            "openai-organization",
+            "openai-project",
+            "cookie",
+            "host",
+        ],
+        "filter_sensitive_data": {"<API_KEY>": key},
+        "before_record_request": _scrub_request,
+        "before_record_response": _scrub_response,
+        "match_on": ["method", "path", "body"],
+        "decode_compressed_response": True,
+    }
+
+
+@pytest.fixture
+def llm_endpoint() -> dict[str, str]:
+    """Where recordings are made; replay never connects (nothing listens on port 9)."""
+    return {
+        "base_url": os.environ.get("LLM_BASE_URL", "http://127.0.0.1:9/v1"),
+        "api_key": os.environ.get("LLM_API_KEY", "sk-test"),
+        "model": os.environ.get("LLM_MODEL", "smollm2-135m-instruct"),
+    }

@@ -11,7 +11,7 @@ import email.utils
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 import httpx2
 import openai
@@ -34,9 +34,14 @@ T = TypeVar("T")
 _EMBEDDED_URL = "http://embedded.invalid/v1"
 
 
+class BadResponse(Exception):
+    """The endpoint answered 200 with something that is not a chat completion."""
+
+
 def is_transient(error: BaseException) -> bool:
-    """Failures worth the same request again: rate limits, server errors, network trouble."""
-    if isinstance(error, openai.APIConnectionError):  # timeouts included
+    """Failures worth the same request again: rate limits, server errors, network trouble,
+    and a success response cut off or garbled on the way."""
+    if isinstance(error, openai.APIConnectionError | BadResponse):  # timeouts included
         return True
     return isinstance(error, openai.APIStatusError) and (
         error.status_code in (408, 409, 429) or error.status_code >= 500
@@ -50,17 +55,21 @@ def retry_after(error: BaseException | None) -> float | None:
         return None
     headers = response.headers
     try:
-        if "retry-after-ms" in headers:
-            return float(headers["retry-after-ms"]) / 1000
-        value = headers.get("retry-after")
-        if value is None:
-            return None
-        if value.strip().replace(".", "", 1).isdigit():
-            return float(value)
+        return float(headers["retry-after-ms"]) / 1000
+    except (KeyError, ValueError):
+        pass
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    try:
         when = email.utils.parsedate_to_datetime(value)
-        return max(0.0, when.timestamp() - time.time())
     except (ValueError, TypeError):
         return None
+    return max(0.0, when.timestamp() - time.time())
 
 
 class _WaitRetryAfter(wait_base):
@@ -111,6 +120,13 @@ def _client_options(endpoint: Endpoint) -> dict[str, Any]:
     }
 
 
+def _checked(response: object) -> ChatCompletion:
+    # The SDK hands back a bare string when a server answers 200 with a non-JSON content type.
+    if not isinstance(response, ChatCompletion):
+        raise BadResponse(f"expected a chat completion, got {type(response).__name__}")
+    return response
+
+
 class ModelClient:
     """Sends one chat completion request with transport retries; clients are made on first use."""
 
@@ -144,8 +160,10 @@ class ModelClient:
         client = self.sync_client
 
         def send() -> ChatCompletion:
-            # The SDK's overloads cannot type a **request; the body is built by `modes`.
-            return cast(ChatCompletion, client.chat.completions.create(**request))
+            try:
+                return _checked(client.chat.completions.create(**request))
+            except ValueError as err:  # the SDK's JSON decoding of a garbled body
+                raise BadResponse(f"the response body is not valid JSON: {err}") from err
 
         return self.policy.call(send, on_retry)
 
@@ -155,7 +173,10 @@ class ModelClient:
         client = self.async_client
 
         async def send() -> ChatCompletion:
-            return cast(ChatCompletion, await client.chat.completions.create(**request))
+            try:
+                return _checked(await client.chat.completions.create(**request))
+            except ValueError as err:
+                raise BadResponse(f"the response body is not valid JSON: {err}") from err
 
         return await self.policy.acall(send, on_retry)
 

@@ -47,10 +47,12 @@ def resolve(
     environ: Mapping[str, str] | None = None,
 ) -> Endpoint:
     env = os.environ if environ is None else environ
+    chose_embedded = base_url == EMBEDDED
     base_url = base_url or env.get("OPENAI_BASE_URL") or None
     api_key = api_key or env.get("OPENAI_API_KEY") or None
-    model = model or env.get("EXTRACTOR_MODEL") or None
-    embedded = base_url == EMBEDDED or (base_url is None and api_key is None)
+    # An explicit choice of the embedded model overrides a model named in the environment.
+    model = model or (None if chose_embedded else env.get("EXTRACTOR_MODEL")) or None
+    embedded = chose_embedded or (base_url is None and api_key is None)
     if embedded:
         if model not in (None, EMBEDDED_MODEL):
             raise ConfigError(
@@ -66,6 +68,8 @@ def resolve(
                 "name the model to use on this endpoint with --model or EXTRACTOR_MODEL"
             )
         model = OPENAI_DEFAULT_MODEL
+    if timeout is not None and timeout <= 0:
+        raise ConfigError("timeout must be a positive number of seconds")
     if mode is not None and mode not in MODES:
         raise ConfigError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
     # llama.cpp turns a json_object schema straight into a grammar; elsewhere strict is safest.
@@ -76,5 +80,5 @@ def resolve(
         api_key=api_key,
         embedded=embedded,
         mode=mode or default_mode,
-        timeout=timeout or 120.0,
+        timeout=120.0 if timeout is None else timeout,
     )

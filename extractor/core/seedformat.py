@@ -19,14 +19,19 @@ _FIELDS = ("signal", "change", "horizon_10y", "driving_force")
 _SECTIONS = ("summary", "keywords", "themes", "signals", "closest")
 _REQUIRED = ("summary", "keywords", "themes", "signals")
 
+# Link text may escape "]" as "\]"; a URL may hold one level of balanced parentheses, as
+# Wikipedia's do.
+_TEXT = r"(?:\\.|[^\]\\])*"
+_URL = r"(?:[^()\s]|\([^()\s]*\))*"
 _TITLE = re.compile(
     r"^#\s+(?:__(?P<bold>.+?)__|(?P<plain>[^_].*?))"
-    r"(?:,\s*from\s*\(\[(?P<label>[^\]]*)\]\((?P<url>[^)\s]*)\)\.?\))?\s*$"
+    rf"(?:,\s*from\s*\(\[(?P<label>{_TEXT})\]\((?P<url>{_URL})\)\.?\))?\s*$"
 )
-_LINK = re.compile(r"^(?:__)?\[External link\]\((?P<url>[^)\s]*)\)(?:__)?\s*$", re.IGNORECASE)
+_LINK = re.compile(rf"^(?:__)?\[External link\]\((?P<url>{_URL})\)(?:__)?\s*$", re.IGNORECASE)
 _HEADING = re.compile(r"^##\s+(?P<name>.+?)\s*$")
 _BULLET = re.compile(r"^[*-]\s+(?P<item>.*)$")
-_RELATED = re.compile(r"^\[(?P<title>.*)\]\((?P<ref>[^)\s]*)\)\s*$")
+_RELATED = re.compile(rf"^\[(?P<title>{_TEXT})\]\((?P<ref>{_URL})\)\s*$")
+_ESCAPED = re.compile(r"\\(.)")
 _CELL_SPLIT = re.compile(r"(?<!\\)\|")
 _SEPARATOR_CELL = re.compile(r"^:?-{3,}:?$")
 
@@ -39,21 +44,31 @@ def _cell(text: str) -> str:
     return _one_line(text).replace("|", r"\|")
 
 
+def _link_text(text: str) -> str:
+    return _one_line(text).replace("\\", "\\\\").replace("]", "\\]")
+
+
+def _paragraph(text: str) -> str:
+    """A leading '#' would read as a heading; escape it."""
+    text = _one_line(text)
+    return "\\" + text if text.startswith("#") else text
+
+
 def render(card: SignalCard) -> str:
     """The seed layout, ending in one newline."""
     head = f"# __{_one_line(card.title)}__"
     if card.source is not None:
-        head += f", from ([{_one_line(card.source.label)}]({card.source.url}).)"
+        head += f", from ([{_link_text(card.source.label)}]({card.source.url}).)"
     lines = [head, ""]
     if card.link:
         lines += [f"__[External link]({card.link})__", "", "", ""]
-    lines += ["## Summary", "", _one_line(card.summary), ""]
+    lines += ["## Summary", "", _paragraph(card.summary), ""]
     lines += ["## Keywords", "", *(f"* {_one_line(k)}" for k in card.keywords), ""]
     lines += ["## Themes", "", *(f"* {_one_line(t)}" for t in card.themes), ""]
     lines += ["## Signals", "", *_table([[_cell(c) for c in row.cells()] for row in card.signals])]
     if card.closest:
         lines += ["", "## Closest", ""]
-        lines += [f"* [{_one_line(r.title)}]({r.reference})" for r in card.closest]
+        lines += [f"* [{_link_text(r.title)}]({r.reference})" for r in card.closest]
     return "\n".join(lines) + "\n"
 
 
@@ -79,7 +94,7 @@ def parse(text: str) -> dict[str, Any]:
         raise CardFormatError("expected a title line such as '# __Title__'", line=index + 1)
     fields["title"] = title["bold"] or title["plain"]
     if title["label"] is not None:
-        fields["source"] = {"label": title["label"], "url": title["url"]}
+        fields["source"] = {"label": _ESCAPED.sub(r"\1", title["label"]), "url": title["url"]}
     index = _skip_blank(lines, index + 1)
     if index < len(lines) and (link := _LINK.match(lines[index])):
         fields["link"] = link["url"]
@@ -104,7 +119,9 @@ def parse(text: str) -> dict[str, Any]:
             current.append((number, line.strip()))
     for name in _REQUIRED:
         if name not in sections:
-            raise CardFormatError(f"missing section '## {name.capitalize()}'", line=len(lines))
+            raise CardFormatError(
+                f"missing section '## {name.capitalize()}'", line=len(text.splitlines()) or 1
+            )
 
     fields["summary"] = _summary(*sections["summary"])
     fields["keywords"] = _bullets(sections["keywords"][1], "keyword")
@@ -124,7 +141,8 @@ def _skip_blank(lines: list[str], index: int) -> int:
 def _summary(heading: int, body: list[tuple[int, str]]) -> str:
     if not body:
         raise CardFormatError("the Summary section is empty", line=heading)
-    return " ".join(text for _, text in body)
+    paragraph = " ".join(text for _, text in body)
+    return paragraph[1:] if paragraph.startswith("\\#") else paragraph
 
 
 def _bullets(body: list[tuple[int, str]], what: str) -> list[str]:
@@ -144,7 +162,8 @@ def _related(body: list[tuple[int, str]]) -> list[dict[str, str]]:
         related = _RELATED.match(bullet["item"]) if bullet else None
         if not related:
             raise CardFormatError("expected '* [title](reference)'", line=number)
-        items.append({"title": related["title"], "reference": related["ref"]})
+        title = _ESCAPED.sub(r"\1", related["title"])
+        items.append({"title": title, "reference": related["ref"]})
     return items
 
 

@@ -19,6 +19,9 @@ DEFAULT_PRICES: Mapping[str, tuple[float, float]] = {
 
 @dataclass
 class Usage:
+    """`requests` counts answered requests; `transport_retries` the extra sends after a 429,
+    5xx or network failure; `reasks` the requests that returned a validation error to the model."""
+
     prompt_tokens: int = 0
     completion_tokens: int = 0
     requests: int = 0

@@ -17,7 +17,7 @@ import openai
 from openai.types.chat import ChatCompletion
 from tenacity import RetryCallState
 
-from extractor.backends.client import ModelClient, RetryPolicy
+from extractor.backends.client import BadResponse, ModelClient, RetryPolicy
 from extractor.backends.config import Endpoint, resolve
 from extractor.backends.modes import read_reply, request_options, schema_in_prompt
 from extractor.core.article import Article
@@ -31,6 +31,7 @@ from extractor.pipeline.prompting import Message, Prompts
 from extractor.pipeline.validate import CARD, Invalid, check_section
 
 STRATEGIES = ("single", "sectioned")
+_WEAKER_MODE = {"json_schema": "json_object", "tools": "json_object", "json_object": "json"}
 _MAX_TOKENS = {
     "title": 64,
     "summary": 400,
@@ -69,15 +70,16 @@ class _Run:
     def count_retry(self, _state: RetryCallState) -> None:
         self.usage.transport_retries += 1
 
-    def failed(self, error: openai.APIError) -> EndpointError:
+    def failed(self, error: Exception) -> EndpointError:
         status = getattr(error, "status_code", None)
         reason = f"HTTP {status}" if status else type(error).__name__
         message = getattr(error, "message", None) or str(error)
+        weaker = _WEAKER_MODE.get(self.endpoint.mode)
         hint = ""
-        if status == 400 and self.endpoint.mode != "json":
-            hint = " (if the endpoint lacks this structured-output mode, try --mode json_object)"
+        if status in (400, 422) and weaker:
+            hint = f" (if the endpoint lacks this structured-output mode, try --mode {weaker})"
         retries = self.usage.transport_retries
-        text = f"the endpoint failed ({reason}) after {retries} retries: {message}{hint}"
+        text = f"the endpoint failed ({reason}; {retries} transport retries): {message}{hint}"
         return EndpointError(text, self.attempts, self.usage, status=status)
 
     def steps(self) -> Steps:
@@ -267,7 +269,7 @@ class Extractor:
         while True:
             try:
                 completion = self.client.complete(request, run.count_retry)
-            except openai.APIError as err:
+            except (openai.APIError, BadResponse) as err:
                 raise run.failed(err) from err
             try:
                 request = steps.send(completion)
@@ -282,7 +284,7 @@ class Extractor:
         while True:
             try:
                 completion = await self.client.acomplete(request, run.count_retry)
-            except openai.APIError as err:
+            except (openai.APIError, BadResponse) as err:
                 raise run.failed(err) from err
             try:
                 request = steps.send(completion)

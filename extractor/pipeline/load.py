@@ -24,6 +24,8 @@ URL_TIMEOUT = 20.0
 _TEXT_TYPES = ("text/html", "application/xhtml+xml", "text/plain", "text/markdown")
 _HTML_START = re.compile(r"^\s*(?:<!doctype html|<html|<head|<body|<article|<div|<p[\s>])", re.I)
 _MD_TITLE = re.compile(r"^#\s+(.+?)\s*#*\s*$")
+_META_CHARSET = re.compile(rb"""<meta[^>]+charset=["']?([\w-]+)""", re.I)
+_WESTERN_MARKS = frozenset("\u2018\u2019\u201c\u201d\u2013\u2014\u2026\u20ac\u2022\xab\xbb\xb0\xa3\xa7\xa9\xae\xa0")
 
 
 def load_article(source: str | Path) -> Article:
@@ -43,9 +45,14 @@ def load_article(source: str | Path) -> Article:
 
 
 def article_from_bytes(
-    data: bytes, name: str, html: bool | None = None, url: str | None = None
+    data: bytes,
+    name: str,
+    html: bool | None = None,
+    url: str | None = None,
+    encoding: str | None = None,
 ) -> Article:
-    return article_from_text(_decode(data, name), name=name, html=html, url=url)
+    """Decode `data` (`encoding` is what a server declared, if anything) and clean it."""
+    return article_from_text(_decode(data, name, encoding), name=name, html=html, url=url)
 
 
 def article_from_text(
@@ -62,7 +69,10 @@ def article_from_text(
     return Article(text=text, title=_title_line(text), url=url)
 
 
-def _decode(data: bytes, name: str) -> str:
+def _decode(data: bytes, name: str, declared: str | None = None) -> str:
+    """UTF-8 and BOMs first, then what the server or a <meta charset> declared, then Windows
+    Western (what browsers assume for "latin-1"), and only then statistical detection, which
+    on short Western text guesses exotic code pages."""
     if not data.strip():
         raise InputError(f"{name}: the article is empty")
     for bom, encoding in (
@@ -77,10 +87,29 @@ def _decode(data: bytes, name: str) -> str:
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
-        best = from_bytes(data[:200_000]).best()
-        if best is None or best.encoding is None:
-            raise InputError(f"{name}: not text in any encoding we can recognise") from None
-        return data.decode(best.encoding, errors="replace")
+        pass
+    meta = _META_CHARSET.search(data[:4096])
+    for encoding in (declared, meta.group(1).decode("ascii") if meta else None):
+        if encoding:
+            try:
+                return data.decode(encoding)
+            except (LookupError, UnicodeDecodeError):
+                pass
+    western = data.decode("cp1252", errors="replace")
+    if _looks_western(western):
+        return western
+    best = from_bytes(data[:200_000]).best()
+    if best is None or best.encoding is None:
+        raise InputError(f"{name}: not text in any encoding we can recognise")
+    return data.decode(best.encoding, errors="replace")
+
+
+def _looks_western(text: str) -> bool:
+    """Mostly ASCII, the rest Latin letters or typographic punctuation: a Western page."""
+    extra = [c for c in text if ord(c) > 127]
+    return len(extra) < 0.3 * len(text) and all(
+        (c.isalpha() and ord(c) < 0x250) or c in _WESTERN_MARKS for c in extra
+    )
 
 
 def _title_line(text: str) -> str | None:
@@ -123,9 +152,12 @@ def _fetch(url: str) -> Article:
                     raise InputError(f"{url}: larger than {MAX_BYTES // 1_000_000} MB")
                 chunks.append(chunk)
             final_url = str(response.url)
+            charset = response.charset_encoding
     except httpx2.TooManyRedirects:
         raise InputError(f"{url}: too many redirects") from None
     except httpx2.HTTPError as err:
         raise InputError(f"{url}: could not fetch ({type(err).__name__})") from None
     html = kind != "text/plain" and kind != "text/markdown"
-    return article_from_bytes(b"".join(chunks), name=url, html=html or None, url=final_url)
+    return article_from_bytes(
+        b"".join(chunks), name=url, html=html or None, url=final_url, encoding=charset
+    )

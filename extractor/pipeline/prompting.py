@@ -43,7 +43,6 @@ def _environment(directory: Path) -> SandboxedEnvironment:
     )
 
 
-@cache
 def _version(directory: Path) -> str:
     digest = hashlib.sha256()
     for path in sorted(directory.glob("*.j2")):
@@ -56,8 +55,12 @@ class Prompts:
 
     def __init__(self, directory: Path | None = None) -> None:
         self.directory = (directory or prompts_dir()).resolve()
-        self.version = _version(self.directory)
         self._env = _environment(self.directory)
+
+    @property
+    def version(self) -> str:
+        """Read afresh each time: jinja reloads edited templates, so the hash must follow."""
+        return _version(self.directory)
 
     def render(self, name: str, **variables: Any) -> str:
         return self._env.get_template(name).render(**variables).strip()

@@ -93,11 +93,11 @@ class _Echo:
     """Whether a text was copied from the prompt's instructions rather than the article."""
 
     def __init__(self, instructions: str, article: str) -> None:
-        self.instructions = instructions.casefold()
-        self.article = article.casefold()
+        self.instructions = _fold(instructions)
+        self.article = _fold(article)
 
     def __call__(self, text: str) -> bool:
-        folded = " ".join(text.split()).casefold()
+        folded = _fold(text)
         return len(folded) > 3 and folded in self.instructions and folded not in self.article
 
 
@@ -133,7 +133,10 @@ def _repair(values: dict[str, Any], limits: CardLimits, echo: _Echo) -> list[str
     sentences = values.get("summary")
     if isinstance(sentences, list) and all(isinstance(s, str) for s in sentences):
         # Sentences of fewer than three words are fragments a small model strays into.
-        values["summary"] = " ".join(s.strip() for s in sentences if len(s.split()) >= 3)
+        kept = [s.strip() for s in sentences if len(s.split()) >= 3]
+        if len(kept) < len(sentences):
+            warnings.append(f"summary: dropped {len(sentences) - len(kept)} fragments")
+        values["summary"] = " ".join(kept)
     if isinstance(values.get("title"), str):
         values["title"] = _flatten(values["title"])
     return warnings

@@ -1,0 +1,450 @@
+"""A scriptable fake OpenAI-compatible chat completions server on 127.0.0.1, for tests.
+
+Not a test module. Use it as a context manager:
+
+    with FakeServer([rate_limited(), reply(card_json())]) as server:
+        result = make_extractor(server).extract(ARTICLE)
+    assert len(server.requests) == 2
+
+The script is a list of steps consumed in order (the last one repeats once reached) or a
+callable taking the parsed request body and returning a step; a plain string stands for a
+completion with that content. Every request is recorded with
+its path, headers and parsed JSON body before it is answered.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import tenacity
+
+from extractor.backends.client import RetryPolicy
+from extractor.backends.modes import TOOL_NAME
+from extractor.pipeline.extract import Extractor
+
+# --------------------------------------------------------------------------------------------
+# The article and answers that validate against it.
+# --------------------------------------------------------------------------------------------
+
+ARTICLE_TITLE = "Solar Microgrids Reach Remote Villages"
+ARTICLE = f"""{ARTICLE_TITLE}
+
+The Kenyan energy ministry announced on Monday that 400 villages in Turkana County now run on \
+solar microgrids built with battery storage from a Nairobi start-up. The programme, funded by \
+the African Development Bank, replaced diesel generators that cost households a third of their \
+income. Local cooperatives own the grids and set tariffs through mobile money payments. \
+Officials said the model will expand to Somalia and Ethiopia by 2027. Critics warned that \
+battery recycling capacity in the region remains small."""
+
+TITLE = "Solar Microgrids Power Turkana Villages"
+SUMMARY_SENTENCES = [
+    "Kenya says 400 villages in Turkana County now run on solar microgrids.",
+    "The African Development Bank funded the programme, which replaced diesel generators.",
+    "Local cooperatives own the grids and collect tariffs through mobile money.",
+]
+SUMMARY = " ".join(SUMMARY_SENTENCES)
+KEYWORDS = [
+    "Kenya",
+    "Turkana County",
+    "solar microgrids",
+    "African Development Bank",
+    "mobile money",
+    "battery storage",
+]
+THEMES = ["Renewable Energy", "Rural Development", "Energy Access"]
+SIGNALS = [
+    {
+        "signal": "Villages switch to cooperative solar microgrids",
+        "change": "Diesel generators to community-owned solar",
+        "horizon_10y": "Off-grid regions powered mainly by local renewables",
+        "driving_force": "Falling solar and battery costs",
+    },
+    {
+        "signal": "Development bank funds rural electrification",
+        "change": "State grids to financed local grids",
+        "horizon_10y": "Blended finance as the default for rural power",
+        "driving_force": "Energy access targets",
+    },
+    {
+        "signal": "Tariffs collected through mobile money",
+        "change": "Cash billing to digital micro-payments",
+        "horizon_10y": "Pay-as-you-go utilities across East Africa",
+        "driving_force": "Mobile payment adoption",
+    },
+]
+
+
+def card_dict(**overrides: Any) -> dict[str, Any]:
+    """A valid full card as a dict; keyword arguments replace fields."""
+    card: dict[str, Any] = {
+        "title": TITLE,
+        "summary": SUMMARY,
+        "keywords": list(KEYWORDS),
+        "themes": list(THEMES),
+        "signals": [dict(row) for row in SIGNALS],
+    }
+    card.update(overrides)
+    return card
+
+
+def card_json(**overrides: Any) -> str:
+    """A valid full card as the JSON string a model would answer."""
+    return json.dumps(card_dict(**overrides))
+
+
+def section_answers(summary_as_sentences: bool = True) -> list[str]:
+    """The five answers of a clean 'sectioned' run, in the order the sections are asked."""
+    summary: Any = list(SUMMARY_SENTENCES) if summary_as_sentences else SUMMARY
+    return [
+        json.dumps({"title": TITLE}),
+        json.dumps({"summary": summary}),
+        json.dumps({"keywords": list(KEYWORDS)}),
+        json.dumps({"themes": list(THEMES)}),
+        json.dumps({"signals": [dict(row) for row in SIGNALS]}),
+    ]
+
+
+# --------------------------------------------------------------------------------------------
+# Steps: what the server answers to one request.
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Step:
+    kind: str  # "completion", "status", "hang" or "raw"
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+    body: Any = None  # a JSON-able value, or bytes for "raw"
+    seconds: float = 0.0
+
+
+def completion_body(
+    content: str | None = None,
+    *,
+    tool_calls: list[dict[str, Any]] | None = None,
+    refusal: str | None = None,
+    finish_reason: str = "stop",
+    prompt_tokens: int = 10,
+    completion_tokens: int = 5,
+    model: str = "fake-model",
+) -> dict[str, Any]:
+    """A chat.completion JSON object as an OpenAI-compatible server returns it."""
+    message: dict[str, Any] = {"role": "assistant", "content": content, "refusal": refusal}
+    if tool_calls is not None:
+        message["tool_calls"] = tool_calls
+    return {
+        "id": "chatcmpl-fake",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [{"index": 0, "message": message, "finish_reason": finish_reason}],
+        "usage": {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
+        },
+    }
+
+
+def reply(
+    content: str | None,
+    *,
+    finish_reason: str = "stop",
+    prompt_tokens: int = 10,
+    completion_tokens: int = 5,
+) -> Step:
+    """A valid completion whose message content is `content`."""
+    return Step(
+        "completion",
+        body=completion_body(
+            content,
+            finish_reason=finish_reason,
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
+        ),
+    )
+
+
+def truncated(content: str, **usage: int) -> Step:
+    """A completion cut off by max_tokens (finish_reason 'length')."""
+    return reply(content, finish_reason="length", **usage)
+
+
+def tool_call(
+    arguments: str, *, name: str = TOOL_NAME, prompt_tokens: int = 10, completion_tokens: int = 5
+) -> Step:
+    """A completion that calls the function `name` with the JSON `arguments` string."""
+    calls = [
+        {
+            "id": "call_fake_1",
+            "type": "function",
+            "function": {"name": name, "arguments": arguments},
+        }
+    ]
+    return Step(
+        "completion",
+        body=completion_body(
+            None,
+            tool_calls=calls,
+            finish_reason="tool_calls",
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
+        ),
+    )
+
+
+def refusal(text: str) -> Step:
+    """A refusal: message.refusal set and content null."""
+    return Step("completion", body=completion_body(None, refusal=text))
+
+
+def status(
+    code: int,
+    message: str | None = None,
+    *,
+    headers: dict[str, str] | None = None,
+    error_type: str = "server_error",
+) -> Step:
+    """An HTTP error with an OpenAI-style error JSON body."""
+    error = {"message": message or f"fake error {code}", "type": error_type, "code": None}
+    return Step("status", status=code, headers=dict(headers or {}), body={"error": error})
+
+
+def rate_limited(retry_after_ms: int = 10) -> Step:
+    return status(
+        429,
+        "Rate limit reached",
+        headers={"retry-after-ms": str(retry_after_ms)},
+        error_type="rate_limit_error",
+    )
+
+
+def server_error(code: int = 500, retry_after_ms: int | None = None) -> Step:
+    headers = {"retry-after-ms": str(retry_after_ms)} if retry_after_ms is not None else {}
+    return status(code, f"upstream failure {code}", headers=headers)
+
+
+def bad_request(message: str = "response_format json_schema is not supported") -> Step:
+    return status(400, message, error_type="invalid_request_error")
+
+
+def hang(seconds: float = 5.0) -> Step:
+    """Answer nothing for `seconds` (or until the server stops), longer than a client timeout."""
+    return Step("hang", seconds=seconds)
+
+
+def invalid_json(
+    body: bytes = b'{"id": "chatcmpl-broken", "choices": [', content_type: str = "application/json"
+) -> Step:
+    """A 200 response whose body is not valid JSON."""
+    return Step("raw", body=body, headers={"content-type": content_type})
+
+
+Script = Sequence[Step | str] | Callable[[dict[str, Any]], Step | str]
+
+
+def as_step(step: Step | str) -> Step:
+    """A step; a plain string is shorthand for `reply(string)`."""
+    return reply(step) if isinstance(step, str) else step
+
+
+# --------------------------------------------------------------------------------------------
+# The server.
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Recorded:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: Any
+
+    @property
+    def messages(self) -> list[dict[str, Any]]:
+        return list(self.body.get("messages", [])) if isinstance(self.body, dict) else []
+
+    @property
+    def user_text(self) -> str:
+        """The first user message's content."""
+        return next(m["content"] for m in self.messages if m["role"] == "user")
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+
+    def log_message(self, format: str, *args: Any) -> None:  # quiet
+        pass
+
+    def do_GET(self) -> None:
+        self.server.fake._record(self, None)
+        self._send_json(404, {"error": {"message": "not found", "type": "not_found"}})
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("content-length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        try:
+            body: Any = json.loads(raw) if raw else None
+        except ValueError:
+            body = raw.decode("utf-8", "replace")
+        fake = self.server.fake
+        fake._record(self, body)
+        if self.path.rstrip("/") != "/v1/chat/completions":
+            self._send_json(404, {"error": {"message": f"no route {self.path}", "type": "x"}})
+            return
+        step = fake._next_step(body if isinstance(body, dict) else {})
+        if step.kind == "hang":
+            fake._stopping.wait(step.seconds)
+            return  # close without answering
+        if step.kind == "raw":
+            data = step.body if isinstance(step.body, bytes) else str(step.body).encode()
+            self._send(step.status, data, step.headers)
+            return
+        self._send_json(step.status, step.body, step.headers)
+
+    def _send_json(self, code: int, payload: Any, headers: dict[str, str] | None = None) -> None:
+        self._send(
+            code,
+            json.dumps(payload).encode(),
+            {"content-type": "application/json", **(headers or {})},
+        )
+
+    def _send(self, code: int, data: bytes, headers: dict[str, str]) -> None:
+        try:
+            self.send_response(code)
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.send_header("content-length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+        except OSError:
+            pass  # the client gave up (timeout) before the answer
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    fake: FakeServer
+
+
+class FakeServer:
+    """A fake OpenAI-compatible endpoint on 127.0.0.1 with a random port."""
+
+    def __init__(self, script: Script | None = None) -> None:
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._script: Script = []
+        self._position = 0
+        self.requests: list[Recorded] = []
+        self.play(script if script is not None else [reply(card_json())])
+        self._httpd: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- scripting ---------------------------------------------------------------------------
+
+    def play(self, script: Script | Step | str) -> FakeServer:
+        """Replace the script (and restart it from its first step)."""
+        if isinstance(script, Step | str):
+            script = [script]
+        if not callable(script) and not script:
+            raise ValueError("a script needs at least one step")
+        with self._lock:
+            self._script = script
+            self._position = 0
+        return self
+
+    def _next_step(self, body: dict[str, Any]) -> Step:
+        with self._lock:
+            script = self._script
+            if callable(script):
+                return as_step(script(body))
+            step = script[min(self._position, len(script) - 1)]
+            self._position += 1
+            return as_step(step)
+
+    def _record(self, handler: BaseHTTPRequestHandler, body: Any) -> None:
+        headers = {k.lower(): v for k, v in handler.headers.items()}
+        with self._lock:
+            self.requests.append(Recorded(handler.command, handler.path, headers, body))
+
+    # -- inspection --------------------------------------------------------------------------
+
+    @property
+    def bodies(self) -> list[dict[str, Any]]:
+        return [r.body for r in self.requests]
+
+    @property
+    def url(self) -> str:
+        if self._httpd is None:
+            raise RuntimeError("the server is not running")
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host}:{port}"
+
+    @property
+    def base_url(self) -> str:
+        return self.url + "/v1"
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> FakeServer:
+        self._httpd = _Server(("127.0.0.1", 0), _Handler)
+        self._httpd.fake = self
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def __enter__(self) -> FakeServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+# --------------------------------------------------------------------------------------------
+# Building extractors against it.
+# --------------------------------------------------------------------------------------------
+
+
+def fast_policy(max_retries: int = 2) -> RetryPolicy:
+    """Retries without real backoff sleeps."""
+    return RetryPolicy(max_retries=max_retries, backoff=tenacity.wait_none(), max_wait=0.05)
+
+
+def extractor_options(
+    server: FakeServer, *, max_retries: int = 2, **options: Any
+) -> dict[str, Any]:
+    """Keyword arguments for `Extractor` / `extract_article` aimed at `server`."""
+    return {
+        "base_url": server.base_url,
+        "api_key": "sk-test",
+        "model": "fake-model",
+        "retry_policy": fast_policy(max_retries),
+        **options,
+    }
+
+
+def make_extractor(server: FakeServer, *, max_retries: int = 2, **options: Any) -> Extractor:
+    return Extractor(**extractor_options(server, max_retries=max_retries, **options))
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on (connections to it are refused)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

@@ -1,0 +1,268 @@
+"""Structured-output modes as they reach the wire, and how an endpoint is resolved from
+arguments and the environment."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from openai.types.chat import ChatCompletion
+
+from extractor.backends.config import EMBEDDED_MODEL, OPENAI_DEFAULT_MODEL, resolve
+from extractor.backends.modes import TOOL_NAME
+from extractor.core.card import DEFAULT_LIMITS
+from extractor.core.errors import ConfigError
+from extractor.core.schema import card_schema
+from extractor.pipeline.extract import Extractor
+from tests.fakeserver import (
+    ARTICLE,
+    TITLE,
+    FakeServer,
+    card_json,
+    completion_body,
+    fast_policy,
+    make_extractor,
+    tool_call,
+)
+
+CARD_SCHEMA = card_schema(DEFAULT_LIMITS)
+
+
+@pytest.fixture
+def server():
+    with FakeServer() as fake:
+        yield fake
+
+
+def _extract(server: FakeServer, **options: Any):
+    extractor = make_extractor(server, **options)
+    try:
+        return extractor.extract(ARTICLE)
+    finally:
+        extractor.close()
+
+
+def _all_objects_closed(node: Any) -> bool:
+    """Every object in a schema has additionalProperties false, as strict mode requires."""
+    if isinstance(node, list):
+        return all(_all_objects_closed(item) for item in node)
+    if not isinstance(node, dict):
+        return True
+    if node.get("type") == "object" and node.get("additionalProperties") is not False:
+        return False
+    return all(_all_objects_closed(value) for value in node.values())
+
+
+def test_json_schema_mode_sends_a_strict_schema(server: FakeServer) -> None:
+    server.play(card_json())
+    result = _extract(server, mode="json_schema")
+    body = server.bodies[0]
+    format_ = body["response_format"]
+    assert format_["type"] == "json_schema"
+    assert format_["json_schema"]["strict"] is True
+    assert format_["json_schema"]["name"] == "signal_card_card"
+    schema = format_["json_schema"]["schema"]
+    assert schema == CARD_SCHEMA
+    assert schema["additionalProperties"] is False
+    assert _all_objects_closed(schema)
+    assert "tools" not in body
+    # The API carries the schema, so the prompt does not repeat it.
+    assert "additionalProperties" not in server.requests[0].user_text
+    assert result.mode == "json_schema"
+    assert result.card.title == TITLE
+
+
+def test_json_object_mode_sends_the_schema_and_prompts_it(server: FakeServer) -> None:
+    server.play(card_json())
+    result = _extract(server, mode="json_object")
+    body = server.bodies[0]
+    assert body["response_format"] == {"type": "json_object", "schema": CARD_SCHEMA}
+    assert json.dumps(CARD_SCHEMA, ensure_ascii=False) in server.requests[0].user_text
+    assert result.mode == "json_object"
+    assert result.card.title == TITLE
+
+
+def test_tools_mode_forces_the_function_and_reads_its_arguments(server: FakeServer) -> None:
+    server.play(tool_call(card_json()))
+    result = _extract(server, mode="tools")
+    body = server.bodies[0]
+    assert "response_format" not in body
+    (tool,) = body["tools"]
+    assert tool["type"] == "function"
+    assert tool["function"]["name"] == TOOL_NAME
+    assert tool["function"]["parameters"] == CARD_SCHEMA
+    assert tool["function"]["strict"] is True
+    assert body["tool_choice"] == {"type": "function", "function": {"name": TOOL_NAME}}
+    # The message content is null: the card can only have come from the tool call.
+    assert result.card.title == TITLE
+    assert result.attempts[-1].raw == card_json()
+    assert result.mode == "tools"
+
+
+def test_tools_mode_re_asks_bad_arguments(server: FakeServer) -> None:
+    server.play([tool_call('{"title": "Half a card"'), tool_call(card_json())])
+    result = _extract(server, mode="tools")
+    assert len(server.requests) == 2
+    assert server.requests[1].messages[2] == {
+        "role": "assistant",
+        "content": '{"title": "Half a card"',
+    }
+    assert result.usage.reasks == 1
+
+
+def test_json_mode_sends_no_format_and_accepts_fenced_answers(server: FakeServer) -> None:
+    server.play(f"```json\n{card_json()}\n```")
+    result = _extract(server, mode="json")
+    body = server.bodies[0]
+    assert "response_format" not in body
+    assert "tools" not in body
+    assert json.dumps(CARD_SCHEMA, ensure_ascii=False) in server.requests[0].user_text
+    assert result.usage.reasks == 0
+    assert result.card.title == TITLE
+
+
+def test_json_mode_accepts_prose_around_the_object(server: FakeServer) -> None:
+    server.play(f"Here is the card:\n{card_json()}\nHope this helps.")
+    result = _extract(server, mode="json")
+    assert len(server.requests) == 1
+    assert result.card.title == TITLE
+
+
+def test_a_compatible_server_gets_max_tokens(server: FakeServer) -> None:
+    server.play(card_json())
+    _extract(server)
+    body = server.bodies[0]
+    assert body["max_tokens"] == 3000
+    assert "max_completion_tokens" not in body
+    assert "temperature" not in body  # remote endpoints keep their own default
+    assert "seed" not in body
+
+
+def test_temperature_is_sent_when_given(server: FakeServer) -> None:
+    server.play(["not json", card_json()])
+    _extract(server, temperature=0.3)
+    assert [b["temperature"] for b in server.bodies] == [0.3, 0.3]
+
+
+def test_api_openai_com_gets_max_completion_tokens(monkeypatch: pytest.MonkeyPatch) -> None:
+    extractor = Extractor(
+        base_url="https://api.openai.com/v1",
+        api_key="sk-test",
+        model="gpt-4.1-mini",
+        retry_policy=fast_policy(0),
+    )
+    assert extractor.endpoint.host_kind == "openai"
+    sent: list[dict[str, Any]] = []
+
+    def complete(request: dict[str, Any], on_retry: Any) -> ChatCompletion:
+        sent.append(request)
+        return ChatCompletion.model_validate(completion_body(card_json()))
+
+    # Nothing leaves the machine: the transport layer is replaced, the request is recorded.
+    monkeypatch.setattr(extractor.client, "complete", complete)
+    result = extractor.extract(ARTICLE)
+    (request,) = sent
+    assert request["max_completion_tokens"] == 3000
+    assert "max_tokens" not in request
+    assert request["model"] == "gpt-4.1-mini"
+    assert request["response_format"]["type"] == "json_schema"
+    assert result.card.title == TITLE
+
+
+# ------------------------------------------------------------------------------------------
+# Endpoint resolution
+# ------------------------------------------------------------------------------------------
+
+ENV = {
+    "OPENAI_BASE_URL": "http://env.example:8080/v1",
+    "OPENAI_API_KEY": "sk-env",
+    "EXTRACTOR_MODEL": "env-model",
+}
+
+
+def test_explicit_arguments_beat_the_environment() -> None:
+    endpoint = resolve(
+        model="arg-model",
+        base_url="http://arg.example:9000/v1",
+        api_key="sk-arg",
+        environ=ENV,
+    )
+    assert endpoint.model == "arg-model"
+    assert endpoint.base_url == "http://arg.example:9000/v1"
+    assert endpoint.api_key == "sk-arg"
+    assert endpoint.embedded is False
+
+
+def test_the_environment_fills_what_arguments_leave_out() -> None:
+    endpoint = resolve(model="arg-model", environ=ENV)
+    assert endpoint.model == "arg-model"
+    assert endpoint.base_url == ENV["OPENAI_BASE_URL"]
+    assert endpoint.api_key == ENV["OPENAI_API_KEY"]
+    assert endpoint.mode == "json_schema"
+    assert endpoint.host_kind == "compatible"
+
+
+def test_nothing_configured_means_the_embedded_model() -> None:
+    endpoint = resolve(environ={})
+    assert endpoint.embedded is True
+    assert endpoint.model == EMBEDDED_MODEL == "smollm2-135m-instruct"
+    assert endpoint.mode == "json_object"
+    assert endpoint.base_url is None
+    assert endpoint.host_kind == "embedded"
+
+
+def test_base_url_embedded_selects_the_embedded_model() -> None:
+    environ = {k: v for k, v in ENV.items() if k != "EXTRACTOR_MODEL"}
+    endpoint = resolve(base_url="embedded", environ=environ)
+    assert endpoint.embedded is True
+    assert endpoint.base_url is None
+    assert endpoint.model == EMBEDDED_MODEL
+
+
+def test_a_base_url_without_a_model_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="--model"):
+        resolve(base_url="http://127.0.0.1:8080/v1", environ={})
+
+
+def test_an_openai_key_alone_uses_openai_and_its_default_model() -> None:
+    endpoint = resolve(environ={"OPENAI_API_KEY": "sk-env"})
+    assert endpoint.embedded is False
+    assert endpoint.model == OPENAI_DEFAULT_MODEL
+    assert endpoint.host_kind == "openai"
+    assert endpoint.mode == "json_schema"
+
+
+def test_a_model_without_an_endpoint_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="needs an endpoint"):
+        resolve(model="gpt-4o", environ={})
+
+
+def test_an_unknown_mode_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="unknown mode"):
+        resolve(model="m", base_url="http://127.0.0.1:1/v1", mode="xml", environ={})
+
+
+def test_a_non_http_base_url_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="not an http"):
+        resolve(model="m", base_url="ftp://example.com/v1", environ={})
+
+
+@pytest.mark.parametrize(
+    ("base_url", "kind"),
+    [
+        ("https://api.openai.com/v1", "openai"),
+        ("https://myres.openai.azure.com/openai/v1", "azure"),
+        ("http://127.0.0.1:8080/v1", "compatible"),
+    ],
+)
+def test_host_kind(base_url: str, kind: str) -> None:
+    assert resolve(model="m", base_url=base_url, environ={}).host_kind == kind
+
+
+def test_extractor_rejects_an_unknown_strategy_and_negative_reasks(server: FakeServer) -> None:
+    with pytest.raises(ConfigError, match="unknown strategy"):
+        make_extractor(server, strategy="paragraphs")
+    with pytest.raises(ConfigError, match="max_reasks"):
+        make_extractor(server, max_reasks=-1)
+    assert server.requests == []

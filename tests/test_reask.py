@@ -1,0 +1,283 @@
+"""The re-ask loop: an unusable answer goes back to the model with the validation errors, every
+attempt is kept, usage is summed over all of them, and a refusal stops at once."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from extractor.core.errors import EndpointError, ExtractionError
+from extractor.core.schema import SECTIONS
+from extractor.pipeline.extract import aextract_article, extract_article
+from tests.fakeserver import (
+    ARTICLE,
+    KEYWORDS,
+    SIGNALS,
+    SUMMARY,
+    THEMES,
+    TITLE,
+    FakeServer,
+    card_json,
+    extractor_options,
+    make_extractor,
+    refusal,
+    reply,
+    section_answers,
+    truncated,
+)
+
+
+@pytest.fixture
+def server():
+    with FakeServer() as fake:
+        yield fake
+
+
+def _extract(server: FakeServer, **options):
+    extractor = make_extractor(server, **options)
+    try:
+        return extractor.extract(ARTICLE)
+    finally:
+        extractor.close()
+
+
+def _fail(server: FakeServer, **options) -> ExtractionError:
+    with pytest.raises(ExtractionError) as caught:
+        _extract(server, **options)
+    assert not isinstance(caught.value, EndpointError)
+    return caught.value
+
+
+def _common_prefix(texts: list[str]) -> str:
+    first, last = min(texts), max(texts)
+    size = next(
+        (i for i, (a, b) in enumerate(zip(first, last, strict=False)) if a != b), len(first)
+    )
+    return first[:size]
+
+
+def _reask_text(server: FakeServer, index: int) -> str:
+    last = server.requests[index].messages[-1]
+    assert last["role"] == "user"
+    return str(last["content"])
+
+
+def test_invalid_json_is_re_asked_with_the_error(server: FakeServer) -> None:
+    first = "Sure! Here is the card: title = Solar"
+    server.play(
+        [
+            reply(first, prompt_tokens=11, completion_tokens=7),
+            reply(card_json(), prompt_tokens=13, completion_tokens=9),
+        ]
+    )
+    result = _extract(server)
+
+    assert result.card.title == TITLE
+    assert result.usage.reasks == 1
+    assert result.usage.requests == 2
+    assert result.usage.prompt_tokens == 24
+    assert result.usage.completion_tokens == 16
+    assert result.usage.total_tokens == 40
+    assert [a.error is None for a in result.attempts] == [False, True]
+    assert result.attempts[0].raw == first
+
+    one, two = server.requests[0].messages, server.requests[1].messages
+    assert [m["role"] for m in one] == ["system", "user"]
+    assert [m["role"] for m in two] == ["system", "user", "assistant", "user"]
+    assert two[:2] == one  # the conversation continues, it does not restart
+    assert two[2]["content"] == first
+    assert "not valid JSON" in two[3]["content"]
+    assert "- the answer is not valid JSON" in two[3]["content"]  # listed as a bullet
+
+
+def test_an_answer_that_stays_invalid_fails_with_every_attempt(server: FakeServer) -> None:
+    raws = ["garbage one", "garbage two", "garbage three"]
+    server.play(raws)
+    error = _fail(server, max_reasks=2)
+
+    assert len(server.requests) == 3
+    assert len(error.attempts) == 3
+    assert [a.raw for a in error.attempts] == raws
+    assert all(a.error and "not valid JSON" in a.error for a in error.attempts)
+    assert error.raw == "garbage three"
+    assert "after 3 attempts" in str(error)
+    assert error.usage.requests == 3
+    assert error.usage.reasks == 2
+    # Each re-ask carries the whole conversation so far.
+    assert [m["content"] for m in server.requests[2].messages if m["role"] == "assistant"] == [
+        "garbage one",
+        "garbage two",
+    ]
+
+
+def test_no_reasks_means_one_request(server: FakeServer) -> None:
+    server.play("not json at all")
+    error = _fail(server, max_reasks=0)
+    assert len(server.requests) == 1
+    assert len(error.attempts) == 1
+    assert error.usage.reasks == 0
+
+
+def test_too_few_keywords_are_re_asked_with_the_minimum(server: FakeServer) -> None:
+    server.play([card_json(keywords=KEYWORDS[:3]), card_json()])
+    result = _extract(server)
+    assert len(server.requests) == 2
+    reask = _reask_text(server, 1)
+    assert "at least 5" in reask
+    assert "keywords" in reask
+    assert result.card.keywords == KEYWORDS
+    assert result.usage.reasks == 1
+
+
+def test_a_missing_key_is_named_in_the_reask(server: FakeServer) -> None:
+    partial = {"title": TITLE, "summary": SUMMARY, "keywords": KEYWORDS, "themes": THEMES}
+    server.play([json.dumps(partial), card_json()])
+    result = _extract(server)
+    assert "missing key 'signals'" in _reask_text(server, 1)
+    assert len(result.card.signals) == len(SIGNALS)
+
+
+def test_a_title_copied_from_the_prompt_example_is_rejected(server: FakeServer) -> None:
+    # The card task shows this phrase as an example; it is not in the article.
+    server.play([card_json(title="Meta permits military use of Llama AI"), card_json()])
+    result = _extract(server)
+    assert "copied from the instructions" in _reask_text(server, 1)
+    assert result.card.title == TITLE
+
+
+def test_a_cut_off_answer_is_a_failed_attempt_even_if_it_parses(server: FakeServer) -> None:
+    # Even complete-looking JSON is distrusted when the model hit max_tokens.
+    server.play([truncated(card_json()), reply(card_json())])
+    result = _extract(server)
+    assert len(server.requests) == 2
+    assert result.attempts[0].finish_reason == "length"
+    assert result.attempts[0].error is not None
+    assert "cut off" in _reask_text(server, 1)
+    assert result.usage.reasks == 1
+
+
+def test_a_cut_off_answer_every_time_fails(server: FakeServer) -> None:
+    server.play(truncated(card_json()[:60]))
+    error = _fail(server, max_reasks=1)
+    assert len(server.requests) == 2
+    assert all(a.finish_reason == "length" for a in error.attempts)
+    assert "cut off" in str(error)
+
+
+def test_an_empty_answer_is_re_asked(server: FakeServer) -> None:
+    server.play([reply(""), reply(card_json())])
+    result = _extract(server)
+    assert "empty" in _reask_text(server, 1)
+    assert result.usage.reasks == 1
+
+
+def test_a_refusal_stops_at_once(server: FakeServer) -> None:
+    server.play(refusal("I can't help with summarising this article."))
+    error = _fail(server, max_reasks=2)
+    assert len(server.requests) == 1
+    assert "I can't help with summarising this article." in str(error)
+    assert "refused" in str(error)
+    assert len(error.attempts) == 1
+    assert error.attempts[0].error is not None
+    assert error.attempts[0].error.startswith("refused")
+    assert error.usage.reasks == 0
+
+
+def test_a_content_filter_stop_is_a_refusal(server: FakeServer) -> None:
+    server.play(reply(None, finish_reason="content_filter"))
+    error = _fail(server, max_reasks=2)
+    assert len(server.requests) == 1
+    assert "content filter" in str(error)
+
+
+def test_sectioned_strategy_asks_once_per_section(server: FakeServer) -> None:
+    server.play(section_answers())
+    result = _extract(server, strategy="sectioned")
+
+    assert len(server.requests) == 5
+    assert result.strategy == "sectioned"
+    assert result.usage.requests == 5
+    assert result.usage.reasks == 0
+    card = result.card
+    assert card.title == TITLE
+    assert card.summary == SUMMARY  # the sentences are joined into one paragraph
+    assert card.keywords == KEYWORDS
+    assert card.themes == THEMES
+    assert [row.model_dump() for row in card.signals] == SIGNALS
+
+    assert SECTIONS == ("title", "summary", "keywords", "themes", "signals")
+    for body, section in zip(server.bodies, SECTIONS, strict=True):
+        format_ = body["response_format"]["json_schema"]
+        assert format_["name"] == f"signal_card_{section}"
+        assert format_["schema"]["required"] == [section]
+
+    users = [r.user_text for r in server.requests]
+    prefix = _common_prefix(users)
+    assert ARTICLE in prefix  # the article comes first, so servers can reuse the cached prefix
+    assert all(u.startswith(prefix) for u in users)
+    assert len({u[len(prefix) :] for u in users}) == 5  # only the task differs
+
+
+def test_sectioned_strategy_re_asks_only_the_failing_section(server: FakeServer) -> None:
+    title, summary, keywords, themes, signals = section_answers()
+    few = json.dumps({"keywords": KEYWORDS[:2]})
+    server.play([title, summary, few, keywords, themes, signals])
+    result = _extract(server, strategy="sectioned")
+    assert len(server.requests) == 6
+    assert result.usage.reasks == 1
+    assert "at least 5" in _reask_text(server, 3)
+    assert [len(r.messages) for r in server.requests] == [2, 2, 2, 4, 2, 2]
+    assert [a.section for a in result.attempts] == [
+        "title",
+        "summary",
+        "keywords",
+        "keywords",
+        "themes",
+        "signals",
+    ]
+    assert result.card.keywords == KEYWORDS
+
+
+def test_a_summary_string_is_accepted_in_sectioned_mode(server: FakeServer) -> None:
+    server.play(section_answers(summary_as_sentences=False))
+    result = _extract(server, strategy="sectioned")
+    assert result.card.summary == SUMMARY
+
+
+async def test_async_gives_the_same_card_as_sync(server: FakeServer) -> None:
+    script = ["not json", card_json()]
+    server.play(script)
+    sync = extract_article(ARTICLE, **extractor_options(server))
+    sync_bodies = server.bodies
+
+    server.play(script)
+    extractor = make_extractor(server)
+    try:
+        method = await extractor.aextract(ARTICLE)
+    finally:
+        await extractor.aclose()
+
+    server.play(script)
+    function = await aextract_article(ARTICLE, **extractor_options(server))
+
+    assert sync.card == method.card == function.card
+    assert sync.card.title == TITLE
+    assert sync.usage == method.usage == function.usage
+    assert sync.usage.reasks == 1
+    # The same decisions produce the same requests.
+    assert server.bodies[2:4] == server.bodies[4:6] == sync_bodies
+
+
+async def test_async_sectioned_run(server: FakeServer) -> None:
+    server.play(section_answers())
+    result = await aextract_article(ARTICLE, **extractor_options(server, strategy="sectioned"))
+    assert len(server.requests) == 5
+    assert result.card.themes == THEMES
+
+
+async def test_async_refusal(server: FakeServer) -> None:
+    server.play(refusal("No."))
+    with pytest.raises(ExtractionError, match=r"refused.*: No\.$"):
+        await aextract_article(ARTICLE, **extractor_options(server))
+    assert len(server.requests) == 1

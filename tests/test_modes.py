@@ -12,17 +12,19 @@ from openai.types.chat import ChatCompletion
 from extractor.backends.config import EMBEDDED_MODEL, OPENAI_DEFAULT_MODEL, resolve
 from extractor.backends.modes import TOOL_NAME
 from extractor.core.card import DEFAULT_LIMITS
-from extractor.core.errors import ConfigError
+from extractor.core.errors import ConfigError, EndpointError
 from extractor.core.schema import card_schema
 from extractor.pipeline.extract import Extractor
 from tests.fakeserver import (
     ARTICLE,
     TITLE,
     FakeServer,
+    bad_request,
     card_json,
     completion_body,
     fast_policy,
     make_extractor,
+    reply,
     tool_call,
 )
 
@@ -266,3 +268,31 @@ def test_extractor_rejects_an_unknown_strategy_and_negative_reasks(server: FakeS
     with pytest.raises(ConfigError, match="max_reasks"):
         make_extractor(server, max_reasks=-1)
     assert server.requests == []
+
+
+def test_an_endpoint_without_json_schema_falls_back_to_json_object(server: FakeServer) -> None:
+    """Servers such as llama-cpp-python's reject `json_schema`; left to its default, the
+    extractor switches once to the next weaker mode and says so on the result."""
+    server.play(
+        lambda body: bad_request("unsupported response_format")
+        if body["response_format"]["type"] == "json_schema"
+        else reply(card_json())
+    )
+    extractor = make_extractor(server)
+    try:
+        result = extractor.extract(ARTICLE)
+        again = extractor.extract(ARTICLE)
+    finally:
+        extractor.close()
+    kinds = [body["response_format"]["type"] for body in server.bodies]
+    assert kinds == ["json_schema", "json_object", "json_object"]
+    assert result.mode == "json_object" and result.card.title == TITLE
+    assert any("rejected mode json_schema (HTTP 400)" in w for w in result.warnings)
+    assert again.warnings == []
+
+
+def test_an_explicit_mode_is_never_changed(server: FakeServer) -> None:
+    server.play(bad_request("unsupported response_format"))
+    with pytest.raises(EndpointError) as caught:
+        _extract(server, mode="json_schema")
+    assert len(server.requests) == 1 and caught.value.status == 400

@@ -118,7 +118,8 @@ def test_the_mode_hint_never_suggests_the_mode_that_just_failed(server: FakeServ
 @pytest.mark.parametrize("code", [400, 401, 403, 404, 422])
 def test_client_errors_are_never_retried(server: FakeServer, code: int) -> None:
     server.play(status(code, f"client error {code}"))
-    error = _fail(server, max_retries=3)
+    # An explicit mode: left to its default, a 400/422 switches mode (see test_modes).
+    error = _fail(server, max_retries=3, mode="json_schema")
     assert len(server.requests) == 1
     assert error.status == code
 

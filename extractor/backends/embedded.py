@@ -53,7 +53,12 @@ def _llama() -> Llama:
             "llama-cpp-python is not installed: pip install 'signal-extractor[local]'"
         ) from err
     return Llama(
-        model_path=str(model_path()), n_ctx=CONTEXT_TOKENS, n_threads=2, seed=0, verbose=False
+        model_path=str(model_path()),
+        n_ctx=CONTEXT_TOKENS,
+        n_threads=2,
+        seed=0,
+        verbose=False,
+        last_n_tokens_size=512,
     )
 
 

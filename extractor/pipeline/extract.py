@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Generator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -121,8 +121,10 @@ class _Run:
         messages: list[Message] = self.prompts.messages(
             article, section, limits, shown, sentences=compact
         )
+        first = messages
         task = messages[-1]["content"].replace(article.text, "")
         tries = self.settings.max_reasks + 1
+        carry: dict[str, list[Any]] = {}
         for attempt in range(tries):
             temperature = (
                 self.settings.temperature if attempt == 0 else self.settings.reask_temperature
@@ -150,12 +152,13 @@ class _Run:
                 if not reply.text:
                     raise Invalid(["the answer was empty"])
                 values, repairs = check_section(
-                    reply.text, section, limits, instructions=task, article=article.text
+                    reply.text, section, limits, task, article.text, carry
                 )
             except Invalid as invalid:
                 self.attempts.append(
                     Attempt(section, reply.text, str(invalid), reply.finish_reason)
                 )
+                carry = invalid.usable or carry
                 if attempt + 1 == tries:
                     raise ExtractionError(
                         f"no valid {section} after {tries} attempts: {invalid.errors[0]}",
@@ -163,16 +166,30 @@ class _Run:
                         self.usage,
                     ) from None
                 self.usage.reasks += 1
-                messages = [
-                    *messages,
-                    {"role": "assistant", "content": reply.text or ""},
-                    {"role": "user", "content": self.prompts.reask(invalid.errors)},
-                ]
+                messages = self._reask(messages, first, reply.text, invalid.errors, carry)
                 continue
             self.attempts.append(Attempt(section, reply.text, None, reply.finish_reason))
             self.warnings.extend(repairs)
             return values
         raise AssertionError("unreachable: the loop returns or raises")
+
+    def _reask(
+        self,
+        messages: list[Message],
+        first: list[Message],
+        raw: str | None,
+        errors: list[str],
+        carry: dict[str, list[Any]],
+    ) -> list[Message]:
+        """Capable models fix an answer best when shown it with its errors. Small ones (the
+        sectioned strategy) copy whatever answer is in context, so they get the first prompt
+        again with the errors and the items already kept, and no earlier answer."""
+        if self.settings.strategy != "sectioned":
+            feedback = self.prompts.reask(errors)
+            return [*messages, {"role": "assistant", "content": raw or ""}, _user(feedback)]
+        kept = [_label(item) for items in carry.values() for item in items]
+        feedback = self.prompts.reask(errors, kept)
+        return [*first[:-1], _user(first[-1]["content"] + "\n\n" + feedback)]
 
     def _request(
         self,
@@ -212,6 +229,18 @@ class _Run:
         return Article(text=cut.rstrip(), title=article.title, url=article.url, date=article.date)
 
 
+def _as_article(article: str | Article) -> Article:
+    return article_from_text(article) if isinstance(article, str) else article
+
+
+def _user(content: str) -> Message:
+    return {"role": "user", "content": content}
+
+
+def _label(item: Any) -> str:
+    return str(item.get("signal", "")) if isinstance(item, dict) else str(item)
+
+
 class Extractor:
     """A configured extractor; reuse one for many articles to share clients and connections."""
 
@@ -233,6 +262,7 @@ class Extractor:
         retry_policy: RetryPolicy | None = None,
     ) -> None:
         self.endpoint = resolve(model, base_url, api_key, mode, timeout)
+        self._mode_chosen = mode is not None
         embedded = self.endpoint.embedded
         strategy = strategy or ("sectioned" if embedded else "single")
         if strategy not in STRATEGIES:
@@ -257,40 +287,55 @@ class Extractor:
             self.endpoint, retry_policy or RetryPolicy(max_retries=max_retries)
         )
 
-    def _run(self, article: str | Article) -> _Run:
-        if isinstance(article, str):
-            article = article_from_text(article)
-        return _Run(article, self.endpoint, self.prompts, self.settings)
-
     def extract(self, article: str | Article) -> ExtractionResult:
-        run = self._run(article)
-        steps = run.steps()
-        request = next(steps)
+        parsed = _as_article(article)
+        notes: list[str] = []
         while True:
+            run = _Run(parsed, self.endpoint, self.prompts, self.settings, warnings=list(notes))
+            steps = run.steps()
+            request = next(steps)
             try:
-                completion = self.client.complete(request, run.count_retry)
-            except (openai.APIError, BadResponse) as err:
-                raise run.failed(err) from err
-            try:
-                request = steps.send(completion)
+                while True:
+                    try:
+                        completion = self.client.complete(request, run.count_retry)
+                    except (openai.APIError, BadResponse) as err:
+                        raise run.failed(err) from err
+                    request = steps.send(completion)
             except StopIteration as done:
                 result: ExtractionResult = done.value
                 return result
+            except EndpointError as err:
+                notes.append(self._fall_back(err))
 
     async def aextract(self, article: str | Article) -> ExtractionResult:
-        run = self._run(article)
-        steps = run.steps()
-        request = next(steps)
+        parsed = _as_article(article)
+        notes: list[str] = []
         while True:
+            run = _Run(parsed, self.endpoint, self.prompts, self.settings, warnings=list(notes))
+            steps = run.steps()
+            request = next(steps)
             try:
-                completion = await self.client.acomplete(request, run.count_retry)
-            except (openai.APIError, BadResponse) as err:
-                raise run.failed(err) from err
-            try:
-                request = steps.send(completion)
+                while True:
+                    try:
+                        completion = await self.client.acomplete(request, run.count_retry)
+                    except (openai.APIError, BadResponse) as err:
+                        raise run.failed(err) from err
+                    request = steps.send(completion)
             except StopIteration as done:
                 result: ExtractionResult = done.value
                 return result
+            except EndpointError as err:
+                notes.append(self._fall_back(err))
+
+    def _fall_back(self, error: EndpointError) -> str:
+        """Re-raise `error` unless the endpoint rejected the default structured-output mode
+        before answering anything; then switch this extractor to the next weaker mode."""
+        weaker = _WEAKER_MODE.get(self.endpoint.mode)
+        if self._mode_chosen or error.status not in (400, 422) or error.usage.requests or not weaker:
+            raise error
+        note = f"the endpoint rejected mode {self.endpoint.mode} (HTTP {error.status}); used {weaker}"
+        self.endpoint = replace(self.endpoint, mode=weaker)
+        return note
 
     def close(self) -> None:
         self.client.close()

@@ -25,7 +25,11 @@ _TEXT_TYPES = ("text/html", "application/xhtml+xml", "text/plain", "text/markdow
 _HTML_START = re.compile(r"^\s*(?:<!doctype html|<html|<head|<body|<article|<div|<p[\s>])", re.I)
 _MD_TITLE = re.compile(r"^#\s+(.+?)\s*#*\s*$")
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset=["']?([\w-]+)""", re.I)
-_WESTERN_MARKS = frozenset("\u2018\u2019\u201c\u201d\u2013\u2014\u2026\u20ac\u2022\xab\xbb\xb0\xa3\xa7\xa9\xae\xa0")
+# Typographic quotes and dashes, ellipsis, euro, bullet, guillemets, degree, pound, section,
+# copyright, registered, no-break space.
+_WESTERN_MARKS = frozenset(
+    "\u2018\u2019\u201c\u201d\u2013\u2014\u2026\u20ac\u2022\xab\xbb\xb0\xa3\xa7\xa9\xae\xa0"
+)
 
 
 def load_article(source: str | Path) -> Article:
@@ -89,10 +93,10 @@ def _decode(data: bytes, name: str, declared: str | None = None) -> str:
     except UnicodeDecodeError:
         pass
     meta = _META_CHARSET.search(data[:4096])
-    for encoding in (declared, meta.group(1).decode("ascii") if meta else None):
-        if encoding:
+    for named in (declared, meta.group(1).decode("ascii") if meta else None):
+        if named:
             try:
-                return data.decode(encoding)
+                return data.decode(named)
             except (LookupError, UnicodeDecodeError):
                 pass
     western = data.decode("cp1252", errors="replace")

@@ -88,5 +88,5 @@ class Prompts:
         )
         return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
-    def reask(self, errors: list[str]) -> str:
-        return self.render("reask.j2", errors=errors)
+    def reask(self, errors: list[str], kept: list[str] | None = None) -> str:
+        return self.render("reask.j2", errors=errors, kept=kept or [])

@@ -18,15 +18,18 @@ from extractor.core.card import CardDraft, CardLimits
 from extractor.core.schema import SECTIONS
 
 CARD = "card"
+_LISTS = ("keywords", "themes", "signals")
 _FENCE = re.compile(r"^```(?:json)?\s*(.*?)\s*```$", re.S)
 
 
 class Invalid(Exception):
-    """The answer cannot be used; `errors` are short sentences for the re-ask prompt."""
+    """The answer cannot be used; `errors` are short sentences for the re-ask prompt, and
+    `usable` the list items that passed repair, to be carried into the next attempt."""
 
-    def __init__(self, errors: list[str]) -> None:
+    def __init__(self, errors: list[str], usable: dict[str, list[Any]] | None = None) -> None:
         super().__init__("; ".join(errors))
         self.errors = errors
+        self.usable = usable or {}
 
 
 def decode_json(text: str) -> Any:
@@ -51,12 +54,18 @@ def decode_json(text: str) -> Any:
 
 
 def check_section(
-    text: str, section: str, limits: CardLimits, instructions: str = "", article: str = ""
+    text: str,
+    section: str,
+    limits: CardLimits,
+    instructions: str = "",
+    article: str = "",
+    carry: dict[str, list[Any]] | None = None,
 ) -> tuple[dict[str, Any], list[str]]:
     """Validated values for `section` ('card' for all of them) and the repairs made.
 
     Text copied from the `instructions` (the prompt's examples) but absent from the `article`
-    is rejected: small models echo examples instead of reading the article."""
+    is rejected: small models echo examples instead of reading the article. `carry` holds list
+    items a previous attempt got right, so a re-ask only has to add what was missing."""
     data = decode_json(text)
     names = SECTIONS if section == CARD else (section,)
     if not isinstance(data, dict):
@@ -65,8 +74,12 @@ def check_section(
     if missing:
         raise Invalid([f"missing key {name!r}" for name in missing])
     values = {name: data[name] for name in names}
+    for name, kept in (carry or {}).items():
+        if isinstance(values.get(name), list):
+            values[name] = [*kept, *values[name]]
     echo = _Echo(instructions, article)
     warnings = _repair(values, limits, echo)
+    usable = {k: v for k, v in values.items() if k in _LISTS and isinstance(v, list)}
     context = {"limits": limits}
     try:
         if section == CARD:
@@ -80,7 +93,7 @@ def check_section(
             )
             values = {section: draft.model_dump()[section]}
     except ValidationError as err:
-        raise Invalid(readable(err)) from None
+        raise Invalid(readable(err), usable) from None
     echoed = [v for k in ("title", "summary") if isinstance(v := values.get(k), str) and echo(v)]
     if echoed:
         raise Invalid(

@@ -8,10 +8,13 @@ Hosts, keys and transient failures never reach a cassette.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
+
+from tests.fakeserver import FakeServer
 
 PLACEHOLDER_ORIGIN = ("https", "llm.test")
 _SECRET_HEADERS = ("set-cookie", "openai-organization", "openai-project", "x-request-id")
@@ -63,3 +66,10 @@ def llm_endpoint() -> dict[str, str]:
         "api_key": os.environ.get("LLM_API_KEY", "sk-test"),
         "model": os.environ.get("LLM_MODEL", "smollm2-135m-instruct"),
     }
+
+
+@pytest.fixture
+def server() -> Iterator[FakeServer]:
+    """A scriptable OpenAI-compatible server on loopback that records every request."""
+    with FakeServer() as fake:
+        yield fake

@@ -27,6 +27,7 @@ import tenacity
 
 from extractor.backends.client import RetryPolicy
 from extractor.backends.modes import TOOL_NAME
+from extractor.core.result import ExtractionResult
 from extractor.pipeline.extract import Extractor
 
 # --------------------------------------------------------------------------------------------
@@ -441,6 +442,15 @@ def extractor_options(
 
 def make_extractor(server: FakeServer, *, max_retries: int = 2, **options: Any) -> Extractor:
     return Extractor(**extractor_options(server, max_retries=max_retries, **options))
+
+
+def extract_from(server: FakeServer, **options: Any) -> ExtractionResult:
+    """One extraction of ARTICLE against `server`, closing the extractor's clients after."""
+    extractor = make_extractor(server, **options)
+    try:
+        return extractor.extract(ARTICLE)
+    finally:
+        extractor.close()
 
 
 def closed_port() -> int:

@@ -32,12 +32,6 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def server():
-    with FakeServer() as fake:
-        yield fake
-
-
-@pytest.fixture
 def article(tmp_path: Path) -> Path:
     path = tmp_path / "article.txt"
     path.write_text(ARTICLE, encoding="utf-8")

@@ -22,6 +22,7 @@ from tests.fakeserver import (
     bad_request,
     card_json,
     completion_body,
+    extract_from,
     fast_policy,
     make_extractor,
     reply,
@@ -29,20 +30,6 @@ from tests.fakeserver import (
 )
 
 CARD_SCHEMA = card_schema(DEFAULT_LIMITS)
-
-
-@pytest.fixture
-def server():
-    with FakeServer() as fake:
-        yield fake
-
-
-def _extract(server: FakeServer, **options: Any):
-    extractor = make_extractor(server, **options)
-    try:
-        return extractor.extract(ARTICLE)
-    finally:
-        extractor.close()
 
 
 def _all_objects_closed(node: Any) -> bool:
@@ -58,7 +45,7 @@ def _all_objects_closed(node: Any) -> bool:
 
 def test_json_schema_mode_sends_a_strict_schema(server: FakeServer) -> None:
     server.play(card_json())
-    result = _extract(server, mode="json_schema")
+    result = extract_from(server, mode="json_schema")
     body = server.bodies[0]
     format_ = body["response_format"]
     assert format_["type"] == "json_schema"
@@ -77,7 +64,7 @@ def test_json_schema_mode_sends_a_strict_schema(server: FakeServer) -> None:
 
 def test_json_object_mode_sends_the_schema_and_prompts_it(server: FakeServer) -> None:
     server.play(card_json())
-    result = _extract(server, mode="json_object")
+    result = extract_from(server, mode="json_object")
     body = server.bodies[0]
     assert body["response_format"] == {"type": "json_object", "schema": CARD_SCHEMA}
     assert json.dumps(CARD_SCHEMA, ensure_ascii=False) in server.requests[0].user_text
@@ -87,7 +74,7 @@ def test_json_object_mode_sends_the_schema_and_prompts_it(server: FakeServer) ->
 
 def test_tools_mode_forces_the_function_and_reads_its_arguments(server: FakeServer) -> None:
     server.play(tool_call(card_json()))
-    result = _extract(server, mode="tools")
+    result = extract_from(server, mode="tools")
     body = server.bodies[0]
     assert "response_format" not in body
     (tool,) = body["tools"]
@@ -104,7 +91,7 @@ def test_tools_mode_forces_the_function_and_reads_its_arguments(server: FakeServ
 
 def test_tools_mode_re_asks_bad_arguments(server: FakeServer) -> None:
     server.play([tool_call('{"title": "Half a card"'), tool_call(card_json())])
-    result = _extract(server, mode="tools")
+    result = extract_from(server, mode="tools")
     assert len(server.requests) == 2
     assert server.requests[1].messages[2] == {
         "role": "assistant",
@@ -115,7 +102,7 @@ def test_tools_mode_re_asks_bad_arguments(server: FakeServer) -> None:
 
 def test_json_mode_sends_no_format_and_accepts_fenced_answers(server: FakeServer) -> None:
     server.play(f"```json\n{card_json()}\n```")
-    result = _extract(server, mode="json")
+    result = extract_from(server, mode="json")
     body = server.bodies[0]
     assert "response_format" not in body
     assert "tools" not in body
@@ -126,14 +113,14 @@ def test_json_mode_sends_no_format_and_accepts_fenced_answers(server: FakeServer
 
 def test_json_mode_accepts_prose_around_the_object(server: FakeServer) -> None:
     server.play(f"Here is the card:\n{card_json()}\nHope this helps.")
-    result = _extract(server, mode="json")
+    result = extract_from(server, mode="json")
     assert len(server.requests) == 1
     assert result.card.title == TITLE
 
 
 def test_a_compatible_server_gets_max_tokens(server: FakeServer) -> None:
     server.play(card_json())
-    _extract(server)
+    extract_from(server)
     body = server.bodies[0]
     assert body["max_tokens"] == 3000
     assert "max_completion_tokens" not in body
@@ -143,7 +130,7 @@ def test_a_compatible_server_gets_max_tokens(server: FakeServer) -> None:
 
 def test_temperature_is_sent_when_given(server: FakeServer) -> None:
     server.play(["not json", card_json()])
-    _extract(server, temperature=0.3)
+    extract_from(server, temperature=0.3)
     assert [b["temperature"] for b in server.bodies] == [0.3, 0.3]
 
 
@@ -274,9 +261,11 @@ def test_an_endpoint_without_json_schema_falls_back_to_json_object(server: FakeS
     """Servers such as llama-cpp-python's reject `json_schema`; left to its default, the
     extractor switches once to the next weaker mode and says so on the result."""
     server.play(
-        lambda body: bad_request("unsupported response_format")
-        if body["response_format"]["type"] == "json_schema"
-        else reply(card_json())
+        lambda body: (
+            bad_request("unsupported response_format")
+            if body["response_format"]["type"] == "json_schema"
+            else reply(card_json())
+        )
     )
     extractor = make_extractor(server)
     try:
@@ -294,5 +283,5 @@ def test_an_endpoint_without_json_schema_falls_back_to_json_object(server: FakeS
 def test_an_explicit_mode_is_never_changed(server: FakeServer) -> None:
     server.play(bad_request("unsupported response_format"))
     with pytest.raises(EndpointError) as caught:
-        _extract(server, mode="json_schema")
+        extract_from(server, mode="json_schema")
     assert len(server.requests) == 1 and caught.value.status == 400

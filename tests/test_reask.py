@@ -19,6 +19,7 @@ from tests.fakeserver import (
     TITLE,
     FakeServer,
     card_json,
+    extract_from,
     extractor_options,
     make_extractor,
     refusal,
@@ -28,23 +29,9 @@ from tests.fakeserver import (
 )
 
 
-@pytest.fixture
-def server():
-    with FakeServer() as fake:
-        yield fake
-
-
-def _extract(server: FakeServer, **options):
-    extractor = make_extractor(server, **options)
-    try:
-        return extractor.extract(ARTICLE)
-    finally:
-        extractor.close()
-
-
 def _fail(server: FakeServer, **options) -> ExtractionError:
     with pytest.raises(ExtractionError) as caught:
-        _extract(server, **options)
+        extract_from(server, **options)
     assert not isinstance(caught.value, EndpointError)
     return caught.value
 
@@ -71,7 +58,7 @@ def test_invalid_json_is_re_asked_with_the_error(server: FakeServer) -> None:
             reply(card_json(), prompt_tokens=13, completion_tokens=9),
         ]
     )
-    result = _extract(server)
+    result = extract_from(server)
 
     assert result.card.title == TITLE
     assert result.usage.reasks == 1
@@ -121,7 +108,7 @@ def test_no_reasks_means_one_request(server: FakeServer) -> None:
 
 def test_too_few_keywords_are_re_asked_with_the_minimum(server: FakeServer) -> None:
     server.play([card_json(keywords=KEYWORDS[:3]), card_json()])
-    result = _extract(server)
+    result = extract_from(server)
     assert len(server.requests) == 2
     reask = _reask_text(server, 1)
     assert "at least 5" in reask
@@ -133,7 +120,7 @@ def test_too_few_keywords_are_re_asked_with_the_minimum(server: FakeServer) -> N
 def test_a_missing_key_is_named_in_the_reask(server: FakeServer) -> None:
     partial = {"title": TITLE, "summary": SUMMARY, "keywords": KEYWORDS, "themes": THEMES}
     server.play([json.dumps(partial), card_json()])
-    result = _extract(server)
+    result = extract_from(server)
     assert "missing key 'signals'" in _reask_text(server, 1)
     assert len(result.card.signals) == len(SIGNALS)
 
@@ -141,7 +128,7 @@ def test_a_missing_key_is_named_in_the_reask(server: FakeServer) -> None:
 def test_a_title_copied_from_the_prompt_example_is_rejected(server: FakeServer) -> None:
     # The card task shows this phrase as an example; it is not in the article.
     server.play([card_json(title="Meta permits military use of Llama AI"), card_json()])
-    result = _extract(server)
+    result = extract_from(server)
     assert "copied from the instructions" in _reask_text(server, 1)
     assert result.card.title == TITLE
 
@@ -149,7 +136,7 @@ def test_a_title_copied_from_the_prompt_example_is_rejected(server: FakeServer) 
 def test_a_cut_off_answer_is_a_failed_attempt_even_if_it_parses(server: FakeServer) -> None:
     # Even complete-looking JSON is distrusted when the model hit max_tokens.
     server.play([truncated(card_json()), reply(card_json())])
-    result = _extract(server)
+    result = extract_from(server)
     assert len(server.requests) == 2
     assert result.attempts[0].finish_reason == "length"
     assert result.attempts[0].error is not None
@@ -167,7 +154,7 @@ def test_a_cut_off_answer_every_time_fails(server: FakeServer) -> None:
 
 def test_an_empty_answer_is_re_asked(server: FakeServer) -> None:
     server.play([reply(""), reply(card_json())])
-    result = _extract(server)
+    result = extract_from(server)
     assert "empty" in _reask_text(server, 1)
     assert result.usage.reasks == 1
 
@@ -193,7 +180,7 @@ def test_a_content_filter_stop_is_a_refusal(server: FakeServer) -> None:
 
 def test_sectioned_strategy_asks_once_per_section(server: FakeServer) -> None:
     server.play(section_answers())
-    result = _extract(server, strategy="sectioned")
+    result = extract_from(server, strategy="sectioned")
 
     assert len(server.requests) == 5
     assert result.strategy == "sectioned"
@@ -223,7 +210,7 @@ def test_sectioned_strategy_re_asks_only_the_failing_section(server: FakeServer)
     title, summary, keywords, themes, signals = section_answers()
     few = json.dumps({"keywords": KEYWORDS[:2]})
     server.play([title, summary, few, keywords, themes, signals])
-    result = _extract(server, strategy="sectioned")
+    result = extract_from(server, strategy="sectioned")
     assert len(server.requests) == 6
     assert result.usage.reasks == 1
     reask = _reask_text(server, 3)
@@ -246,7 +233,7 @@ def test_sectioned_strategy_re_asks_only_the_failing_section(server: FakeServer)
 
 def test_a_summary_string_is_accepted_in_sectioned_mode(server: FakeServer) -> None:
     server.play(section_answers(summary_as_sentences=False))
-    result = _extract(server, strategy="sectioned")
+    result = extract_from(server, strategy="sectioned")
     assert result.card.summary == SUMMARY
 
 

@@ -21,6 +21,7 @@ from tests.fakeserver import (
     bad_request,
     card_json,
     closed_port,
+    extract_from,
     fast_policy,
     hang,
     invalid_json,
@@ -33,29 +34,15 @@ from tests.fakeserver import (
 )
 
 
-@pytest.fixture
-def server():
-    with FakeServer() as fake:
-        yield fake
-
-
-def _extract(server: FakeServer, **options):
-    extractor = make_extractor(server, **options)
-    try:
-        return extractor.extract(ARTICLE)
-    finally:
-        extractor.close()
-
-
 def _fail(server: FakeServer, **options) -> EndpointError:
     with pytest.raises(EndpointError) as caught:
-        _extract(server, **options)
+        extract_from(server, **options)
     return caught.value
 
 
 def test_a_rate_limit_then_success_costs_exactly_one_retry(server: FakeServer) -> None:
     server.play([rate_limited(retry_after_ms=10), reply(card_json())])
-    result = _extract(server, max_retries=3)
+    result = extract_from(server, max_retries=3)
     assert len(server.requests) == 2
     assert result.usage.transport_retries == 1
     assert result.card.title == TITLE
@@ -82,7 +69,7 @@ def test_a_server_error_that_persists_gives_up_after_the_policys_retries(
 
 def test_two_unavailable_answers_then_success(server: FakeServer) -> None:
     server.play([server_error(503), server_error(503), reply(card_json())])
-    result = _extract(server, max_retries=2)
+    result = extract_from(server, max_retries=2)
     assert len(server.requests) == 3
     assert result.usage.transport_retries == 2
     assert result.card.title == TITLE
@@ -127,7 +114,7 @@ def test_client_errors_are_never_retried(server: FakeServer, code: int) -> None:
 @pytest.mark.parametrize("code", [408, 409, 429, 500, 502, 503, 504])
 def test_transient_statuses_are_retried(server: FakeServer, code: int) -> None:
     server.play([status(code, headers={"retry-after-ms": "1"}), reply(card_json())])
-    result = _extract(server, max_retries=1)
+    result = extract_from(server, max_retries=1)
     assert len(server.requests) == 2
     assert result.usage.transport_retries == 1
 
@@ -165,7 +152,7 @@ def test_a_refused_connection_is_an_endpoint_error() -> None:
 def test_retries_in_a_sectioned_run_resend_the_same_section(server: FakeServer) -> None:
     title, summary, keywords, themes, signals = section_answers()
     server.play([title, summary, server_error(503, retry_after_ms=1), keywords, themes, signals])
-    result = _extract(server, max_retries=2, strategy="sectioned")
+    result = extract_from(server, max_retries=2, strategy="sectioned")
     assert len(server.requests) == 6
     assert server.bodies[2] == server.bodies[3]
     assert result.usage.transport_retries == 1
@@ -203,7 +190,7 @@ def test_an_unparseable_response_body_is_an_endpoint_error(
 ) -> None:
     server.play(invalid_json(b'{"id": "chatcmpl-broken", "choices": [', content_type))
     with pytest.raises(ExtractionError):
-        _extract(server, max_retries=0)
+        extract_from(server, max_retries=0)
 
 
 # ------------------------------------------------------------------------------------------

@@ -279,3 +279,24 @@ def test_limits_are_respected(limits: CardLimits) -> None:
     high = limits.keywords[1]
     assert values["keywords"] == KEYWORDS[:high]
     assert warnings == ([f"keywords: kept the first 2 of {len(KEYWORDS)} items"] if high else [])
+
+
+def test_items_stuck_in_a_word_loop_are_dropped() -> None:
+    looped = "Germany, Germany, Germany, Germany, Germany"
+    values, warnings = _check("keywords", [*KEYWORDS, looped])
+    assert looped not in values["keywords"]
+    assert warnings == ["keywords: dropped 1 items repeating one word"]
+    rows = [*ROWS, {**ROWS[0], "signal": "Italy Italy Italy Italy more"}]
+    values, warnings = _check("signals", rows)
+    assert len(values["signals"]) == len(ROWS)
+    assert "signals: dropped 1 items repeating one word" in warnings
+
+
+def test_a_title_stuck_in_a_word_loop_is_re_asked() -> None:
+    with pytest.raises(Invalid, match="repeats one word"):
+        _check("title", "Heat heat heat heat pumps")
+
+
+def test_ordinary_repetition_is_not_a_loop() -> None:
+    values, warnings = _check("keywords", [*KEYWORDS[:4], "Very very good news"])
+    assert "Very very good news" in values["keywords"] and warnings == []

@@ -331,9 +331,16 @@ class Extractor:
         """Re-raise `error` unless the endpoint rejected the default structured-output mode
         before answering anything; then switch this extractor to the next weaker mode."""
         weaker = _WEAKER_MODE.get(self.endpoint.mode)
-        if self._mode_chosen or error.status not in (400, 422) or error.usage.requests or not weaker:
+        if (
+            self._mode_chosen
+            or error.status not in (400, 422)
+            or error.usage.requests
+            or not weaker
+        ):
             raise error
-        note = f"the endpoint rejected mode {self.endpoint.mode} (HTTP {error.status}); used {weaker}"
+        note = (
+            f"the endpoint rejected mode {self.endpoint.mode} (HTTP {error.status}); used {weaker}"
+        )
         self.endpoint = replace(self.endpoint, mode=weaker)
         return note
 

@@ -19,6 +19,7 @@ from extractor.core.schema import SECTIONS
 
 CARD = "card"
 _LISTS = ("keywords", "themes", "signals")
+_LOOP = re.compile(r"\b(\w+)(?:\W+\1\b){3,}", re.IGNORECASE)
 _FENCE = re.compile(r"^```(?:json)?\s*(.*?)\s*```$", re.S)
 
 
@@ -94,12 +95,21 @@ def check_section(
             values = {section: draft.model_dump()[section]}
     except ValidationError as err:
         raise Invalid(readable(err), usable) from None
-    echoed = [v for k in ("title", "summary") if isinstance(v := values.get(k), str) and echo(v)]
-    if echoed:
-        raise Invalid(
-            [f"{text!r} is copied from the instructions, not from the article" for text in echoed]
-        )
+    texts = [v for k in ("title", "summary") if isinstance(v := values.get(k), str)]
+    errors = [
+        f"{text!r} is copied from the instructions, not from the article"
+        for text in texts
+        if echo(text)
+    ]
+    errors += [f"{text[:60]!r}... repeats one word over and over" for text in texts if _stuck(text)]
+    if errors:
+        raise Invalid(errors)
     return values, warnings
+
+
+def _stuck(text: Any) -> bool:
+    """A word four or more times in a row: the loop a small model falls into."""
+    return isinstance(text, str) and _LOOP.search(text) is not None
 
 
 class _Echo:
@@ -130,6 +140,7 @@ def _repair(values: dict[str, Any], limits: CardLimits, echo: _Echo) -> list[str
             # Themes are a vocabulary of broad areas: naming one the prompt named is legitimate.
             if name == "keywords":
                 items = _drop(items, echo, name, "copied from the instructions", warnings)
+            items = _drop(items, _stuck, name, "repeating one word", warnings)
             values[name] = _unique(items, name, limits, warnings, key=_fold)
     rows = values.get("signals")
     if isinstance(rows, list) and all(isinstance(r, dict) for r in rows):
@@ -142,13 +153,20 @@ def _repair(values: dict[str, Any], limits: CardLimits, echo: _Echo) -> list[str
             "copied from the instructions",
             warnings,
         )
+        rows = _drop(
+            rows,
+            lambda r: any(_stuck(v) for v in r.values()),
+            "signals",
+            "repeating one word",
+            warnings,
+        )
         values["signals"] = _unique(rows, "signals", limits, warnings, key=_row_key)
     sentences = values.get("summary")
     if isinstance(sentences, list) and all(isinstance(s, str) for s in sentences):
         # Sentences of fewer than three words are fragments a small model strays into.
-        kept = [s.strip() for s in sentences if len(s.split()) >= 3]
+        kept = [s.strip() for s in sentences if len(s.split()) >= 3 and not _stuck(s)]
         if len(kept) < len(sentences):
-            warnings.append(f"summary: dropped {len(sentences) - len(kept)} fragments")
+            warnings.append(f"summary: dropped {len(sentences) - len(kept)} fragments or loops")
         values["summary"] = " ".join(kept)
     if isinstance(values.get("title"), str):
         values["title"] = _flatten(values["title"])

@@ -2,7 +2,8 @@
 # The quick start. Each command sets up .venv on first use (including the embedded model,
 # whose llama-cpp-python build takes about 5 minutes once), then:
 #   ./run.sh example [ARTICLE]   print a signal card for an example article, offline
-#   ./run.sh test                run linters, type checks, the layer contract and the tests
+#   ./run.sh test                run linters, type checks, the layer contract, a clean-venv
+#                                install of the wheel, and the tests
 set -euo pipefail
 cd "$(dirname "$0")"
 VENV="${VENV:-.venv}"
@@ -17,6 +18,24 @@ setup() {
     fi
 }
 
+# The wheel, installed non-editable into a clean venv and run outside the source tree, must
+# bring its templates and every dependency with it.
+packaged() {
+    local tmp
+    tmp="$(mktemp -d)"
+    "$VENV/bin/python" -m pip wheel -q --no-deps -w "$tmp" . >&2
+    python3 -m venv "$tmp/venv"
+    "$tmp/venv/bin/python" -m pip install -q "$tmp"/*.whl >&2
+    (cd "$tmp" && "$tmp/venv/bin/python" -c '
+from extractor import SignalCard, load_article
+from extractor.pipeline.prompting import Prompts, prompts_dir
+assert "site-packages" in str(prompts_dir()), prompts_dir()
+print("packaged wheel ok: prompts", Prompts().version, "from", prompts_dir())
+')
+    "$tmp/venv/bin/extractor" --help >/dev/null
+    rm -rf "$tmp"
+}
+
 case "${1:-}" in
     example)
         setup
@@ -24,9 +43,10 @@ case "${1:-}" in
         ;;
     test)
         setup
-        "$VENV/bin/ruff" check extractor tests
+        "$VENV/bin/ruff" check extractor tests benchmarks
         "$VENV/bin/mypy"
         "$VENV/bin/lint-imports"
+        packaged
         "$VENV/bin/pytest"
         ;;
     *)

@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from extractor.core.article import Article
 from extractor.core.errors import EndpointError, ExtractionError
 from extractor.core.schema import SECTIONS
 from extractor.pipeline.extract import aextract_article, extract_article
@@ -273,3 +274,21 @@ async def test_async_refusal(server: FakeServer) -> None:
     with pytest.raises(ExtractionError, match=r"refused.*: No\.$"):
         await aextract_article(ARTICLE, **extractor_options(server))
     assert len(server.requests) == 1
+
+
+def test_the_inputs_metadata_travels_with_the_result(server: FakeServer) -> None:
+    server.play(card_json())
+    article = Article(text=ARTICLE, title="Sun", url="https://news.test/sun", date="2024-11-04")
+    extractor = make_extractor(server)
+    try:
+        result = extractor.extract(article)
+    finally:
+        extractor.close()
+    assert result.card.link == "https://news.test/sun"
+    assert (result.article.title, result.article.url, result.article.date) == (
+        "Sun",
+        "https://news.test/sun",
+        "2024-11-04",
+    )
+    assert result.as_dict()["article"]["date"] == "2024-11-04"
+    assert result.prompt_version == extractor.prompts.version

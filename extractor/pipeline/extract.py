@@ -11,11 +11,12 @@ import time
 from collections.abc import Generator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import openai
 from openai.types.chat import ChatCompletion
 from tenacity import RetryCallState
+from typing_extensions import Unpack
 
 from extractor.backends.client import BadResponse, ModelClient, RetryPolicy
 from extractor.backends.config import Endpoint, resolve
@@ -84,6 +85,7 @@ class _Run:
 
     def steps(self) -> Steps:
         started = time.perf_counter()
+        version = self.prompts.version
         article = self._fit(self.article)
         sections = SECTIONS if self.settings.strategy == "sectioned" else (CARD,)
         values: dict[str, Any] = {}
@@ -97,7 +99,8 @@ class _Run:
             model=self.endpoint.model,
             mode=self.endpoint.mode,
             strategy=self.settings.strategy,
-            prompt_version=self.prompts.version,
+            prompt_version=version,
+            article=Article(text="", title=article.title, url=article.url, date=article.date),
             attempts=self.attempts,
             warnings=self.warnings,
             seconds=time.perf_counter() - started,
@@ -351,7 +354,27 @@ class Extractor:
         await self.client.aclose()
 
 
-def extract_article(article: str | Article, **options: Any) -> ExtractionResult:
+class ExtractorOptions(TypedDict, total=False):
+    """The keyword arguments of `Extractor`, so the one-shot functions are typed too."""
+
+    model: str | None
+    base_url: str | None
+    api_key: str | None
+    mode: str | None
+    strategy: str | None
+    max_reasks: int
+    max_retries: int
+    limits: CardLimits
+    temperature: float | None
+    timeout: float | None
+    max_article_chars: int | None
+    prompts_dir: str | None
+    retry_policy: RetryPolicy | None
+
+
+def extract_article(
+    article: str | Article, **options: Unpack[ExtractorOptions]
+) -> ExtractionResult:
     """Turn one article (text, markdown or HTML, or an `Article`) into a validated signal card.
 
     Options are those of `Extractor`. Raises `InputError`, `ConfigError` or `ExtractionError`.
@@ -363,7 +386,9 @@ def extract_article(article: str | Article, **options: Any) -> ExtractionResult:
         extractor.close()
 
 
-async def aextract_article(article: str | Article, **options: Any) -> ExtractionResult:
+async def aextract_article(
+    article: str | Article, **options: Unpack[ExtractorOptions]
+) -> ExtractionResult:
     """The async twin of `extract_article`."""
     extractor = Extractor(**options)
     try:

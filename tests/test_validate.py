@@ -300,3 +300,9 @@ def test_a_title_stuck_in_a_word_loop_is_re_asked() -> None:
 def test_ordinary_repetition_is_not_a_loop() -> None:
     values, warnings = _check("keywords", [*KEYWORDS[:4], "Very very good news"])
     assert "Very very good news" in values["keywords"] and warnings == []
+
+
+def test_placeholder_items_are_dropped_like_blank_ones() -> None:
+    values, warnings = _check("keywords", [*KEYWORDS, "...", "--"])
+    assert values["keywords"] == KEYWORDS
+    assert warnings == ["keywords: dropped 2 blank or repeated items"]

@@ -110,19 +110,21 @@ class _Run:
         self, article: Article, section: str
     ) -> Generator[dict[str, Any], ChatCompletion, dict[str, Any]]:
         limits, mode = self.settings.limits, self.endpoint.mode
-        # The sectioned strategy is for small models: the task text shows the answer's shape, so
-        # the schema (whose descriptions they copy) stays out of the prompt, the summary comes as
-        # sentences, and grammar-enforcing endpoints get length caps so strings always end.
-        compact = self.settings.strategy == "sectioned"
+        # Small models (the embedded one, or any under the sectioned strategy) copy a schema's
+        # descriptions, so it stays out of their prompt and the task text shows the answer's
+        # shape; they end a list of sentences more reliably than one long summary; and where
+        # the endpoint enforces the schema as a grammar, length caps make every string end.
+        small = self.settings.strategy == "sectioned" or self.endpoint.embedded
+        grammar = self.endpoint.embedded or mode != "json_schema"
         schema = card_schema(
             limits,
             SECTIONS if section == CARD else (section,),
-            sentences=compact,
-            max_lengths=compact and (self.endpoint.embedded or mode != "json_schema"),
+            sentences=small,
+            max_lengths=small and grammar,
         )
-        shown = schema if schema_in_prompt(mode) and not compact else None
+        shown = schema if schema_in_prompt(mode) and not small else None
         messages: list[Message] = self.prompts.messages(
-            article, section, limits, shown, sentences=compact
+            article, section, limits, shown, sentences=small
         )
         first = messages
         task = messages[-1]["content"].replace(article.text, "")

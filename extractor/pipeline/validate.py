@@ -19,6 +19,7 @@ from extractor.core.schema import SECTIONS
 
 CARD = "card"
 _LISTS = ("keywords", "themes", "signals")
+_WORD = re.compile(r"\w")
 _LOOP = re.compile(r"\b(\w+)(?:\W+\1\b){3,}", re.IGNORECASE)
 _FENCE = re.compile(r"^```(?:json)?\s*(.*?)\s*```$", re.S)
 
@@ -181,7 +182,7 @@ def _unique(
     kept, seen = [], set()
     for item in items:
         folded = key(item)
-        if folded and folded not in seen:
+        if _WORD.search(folded) and folded not in seen:
             seen.add(folded)
             kept.append(item)
     if len(kept) < len(items):

@@ -285,3 +285,9 @@ def test_an_explicit_mode_is_never_changed(server: FakeServer) -> None:
     with pytest.raises(EndpointError) as caught:
         extract_from(server, mode="json_schema")
     assert len(server.requests) == 1 and caught.value.status == 400
+
+
+def test_max_tokens_overrides_the_per_section_caps(server: FakeServer) -> None:
+    server.play(card_json())
+    extract_from(server, max_tokens=12345)
+    assert server.bodies[0]["max_tokens"] == 12345

@@ -56,6 +56,10 @@ class Settings:
     temperature: float | None
     reask_temperature: float | None
     max_article_chars: int
+    max_tokens: int | None
+
+    def token_limit(self, section: str) -> int:
+        return self.max_tokens or _MAX_TOKENS[section]
 
 
 @dataclass
@@ -152,7 +156,10 @@ class _Run:
             try:
                 if reply.finish_reason == "length":
                     raise Invalid(
-                        [f"the answer was cut off at {_MAX_TOKENS[section]} tokens; answer briefly"]
+                        [
+                            f"the answer was cut off at {self.settings.token_limit(section)} "
+                            "tokens; answer briefly"
+                        ]
                     )
                 if not reply.text:
                     raise Invalid(["the answer was empty"])
@@ -213,7 +220,7 @@ class _Run:
         limit_key = (
             "max_tokens" if self.endpoint.host_kind == "compatible" else "max_completion_tokens"
         )
-        request[limit_key] = _MAX_TOKENS[section]
+        request[limit_key] = self.settings.token_limit(section)
         if temperature is not None:
             request["temperature"] = temperature
         if self.endpoint.embedded:
@@ -247,7 +254,20 @@ def _label(item: Any) -> str:
 
 
 class Extractor:
-    """A configured extractor; reuse one for many articles to share clients and connections."""
+    """A configured extractor; reuse one for many articles to share clients and connections.
+
+    model, base_url, api_key: the endpoint; unset, the environment, then the embedded model.
+    mode: json_schema | json_object | tools | json; unset, chosen per endpoint (and lowered
+        once if the endpoint rejects it).
+    strategy: single | sectioned; unset, sectioned for the embedded model, else single.
+    max_reasks: re-asks after a validation failure, per card or section.
+    max_retries: transport retries per request (429, 5xx, timeouts, connection errors).
+    limits: item counts the validators and the schema enforce.
+    temperature: unset, 0 for the embedded model and the endpoint's default elsewhere.
+    timeout: seconds per request. max_article_chars: longer articles are cut, with a warning.
+    max_tokens: completion cap per request; raise it for reasoning models, whose hidden
+        reasoning counts against it. prompts_dir: your own templates.
+    """
 
     def __init__(
         self,
@@ -263,6 +283,7 @@ class Extractor:
         temperature: float | None = None,
         timeout: float | None = None,
         max_article_chars: int | None = None,
+        max_tokens: int | None = None,
         prompts_dir: str | None = None,
         retry_policy: RetryPolicy | None = None,
     ) -> None:
@@ -286,6 +307,7 @@ class Extractor:
             temperature=first,
             reask_temperature=0.7 if embedded and temperature is None else first,
             max_article_chars=max_article_chars or (16_000 if embedded else 200_000),
+            max_tokens=max_tokens,
         )
         self.prompts = Prompts(Path(prompts_dir) if prompts_dir else None)
         self.client = ModelClient(
@@ -370,6 +392,7 @@ class ExtractorOptions(TypedDict, total=False):
     temperature: float | None
     timeout: float | None
     max_article_chars: int | None
+    max_tokens: int | None
     prompts_dir: str | None
     retry_policy: RetryPolicy | None
 

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 
 from extractor.core import seedformat
 from extractor.core.errors import CardFormatError
+from extractor.core.text import fold, has_words, one_line
 
 
 @dataclass(frozen=True)
@@ -34,9 +35,6 @@ DEFAULT_LIMITS = CardLimits()
 # Gold documents written by people are judged on form, not on how many items they list.
 ANY_COUNT = CardLimits(keywords=(0, None), themes=(0, None), signals=(0, None))
 
-_WS = re.compile(r"\s+")
-_WORD = re.compile(r"\w")
-
 
 def _limits(info: ValidationInfo) -> CardLimits:
     context = info.context or {}
@@ -48,7 +46,7 @@ def _one_line(value: str, what: str) -> str:
     if "\n" in value or "\r" in value:
         raise ValueError(f"{what} must be one line, without line breaks")
     value = value.strip()
-    if not _WORD.search(value):
+    if not has_words(value):
         raise ValueError(f"{what} must not be blank or a placeholder such as '...'")
     return value
 
@@ -57,7 +55,7 @@ def _check_items(items: list[str], field: str, info: ValidationInfo) -> list[str
     cleaned = [_one_line(item, f"each {field[:-1]}") for item in items]
     seen: dict[str, str] = {}
     for item in cleaned:
-        key = _WS.sub(" ", item).casefold()
+        key = fold(item)
         if key in seen:
             raise ValueError(f"duplicate {field[:-1]} {item!r} (same as {seen[key]!r})")
         seen[key] = item
@@ -89,7 +87,7 @@ class SignalRow(BaseModel):
         return _one_line(value, f"table cell {info.field_name}")
 
     def key(self) -> str:
-        return _WS.sub(" ", " | ".join(self.cells())).casefold()
+        return fold(" | ".join(self.cells()))
 
     def cells(self) -> tuple[str, str, str, str]:
         return (self.signal, self.change, self.horizon_10y, self.driving_force)
@@ -119,7 +117,7 @@ class CardDraft(BaseModel):
             raise ValueError("summary must not be blank")
         if re.search(r"\n\s*\n", value):
             raise ValueError("summary must be one paragraph, without blank lines")
-        return _WS.sub(" ", value)
+        return one_line(value)
 
     @field_validator("keywords", "themes")
     @classmethod

@@ -9,6 +9,7 @@ endpoint enforces them while decoding where it can.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import cache
 from typing import Any
 
 from extractor.core.card import CardDraft, CardLimits
@@ -32,7 +33,7 @@ def card_schema(
 
     `sentences` asks for the summary as a list of 3-5 sentences, which a small model ends far
     more reliably than one long string; the validate stage joins them."""
-    full = CardDraft.model_json_schema()
+    full = _draft_schema()
     defs = full.get("$defs", {})
     wanted = list(sections)
     unknown = set(wanted) - set(SECTIONS)
@@ -61,6 +62,12 @@ def card_schema(
         "required": wanted,
         "additionalProperties": False,
     }
+
+
+@cache
+def _draft_schema() -> dict[str, Any]:
+    # Built once: pydantic regenerates it on every call, and `_strict` only reads it.
+    return CardDraft.model_json_schema()
 
 
 def _strict(node: Any, defs: dict[str, Any]) -> Any:

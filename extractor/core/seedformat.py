@@ -10,6 +10,7 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from extractor.core.errors import CardFormatError
+from extractor.core.text import one_line
 
 if TYPE_CHECKING:
     from extractor.core.card import SignalCard
@@ -36,35 +37,31 @@ _CELL_SPLIT = re.compile(r"(?<!\\)\|")
 _SEPARATOR_CELL = re.compile(r"^:?-{3,}:?$")
 
 
-def _one_line(text: str) -> str:
-    return " ".join(text.split())
-
-
 def _cell(text: str) -> str:
-    return _one_line(text).replace("|", r"\|")
+    return one_line(text).replace("|", r"\|")
 
 
 def _link_text(text: str) -> str:
-    return _one_line(text).replace("\\", "\\\\").replace("]", "\\]")
+    return one_line(text).replace("\\", "\\\\").replace("]", "\\]")
 
 
 def _paragraph(text: str) -> str:
     """A leading '#' would read as a heading; escape it."""
-    text = _one_line(text)
+    text = one_line(text)
     return "\\" + text if text.startswith("#") else text
 
 
 def render(card: SignalCard) -> str:
     """The seed layout, ending in one newline."""
-    head = f"# __{_one_line(card.title)}__"
+    head = f"# __{one_line(card.title)}__"
     if card.source is not None:
         head += f", from ([{_link_text(card.source.label)}]({card.source.url}).)"
     lines = [head, ""]
     if card.link:
         lines += [f"__[External link]({card.link})__", "", "", ""]
     lines += ["## Summary", "", _paragraph(card.summary), ""]
-    lines += ["## Keywords", "", *(f"* {_one_line(k)}" for k in card.keywords), ""]
-    lines += ["## Themes", "", *(f"* {_one_line(t)}" for t in card.themes), ""]
+    lines += ["## Keywords", "", *(f"* {one_line(k)}" for k in card.keywords), ""]
+    lines += ["## Themes", "", *(f"* {one_line(t)}" for t in card.themes), ""]
     lines += ["## Signals", "", *_table([[_cell(c) for c in row.cells()] for row in card.signals])]
     if card.closest:
         lines += ["", "## Closest", ""]

@@ -104,7 +104,7 @@ class _Run:
             mode=self.endpoint.mode,
             strategy=self.settings.strategy,
             prompt_version=version,
-            article=Article(text="", title=article.title, url=article.url, date=article.date),
+            article=replace(article, text=""),
             attempts=self.attempts,
             warnings=self.warnings,
             seconds=time.perf_counter() - started,
@@ -238,7 +238,7 @@ class _Run:
         self.warnings.append(
             f"article truncated from {len(article.text)} to {len(cut)} characters to fit the model"
         )
-        return Article(text=cut.rstrip(), title=article.title, url=article.url, date=article.date)
+        return replace(article, text=cut.rstrip())
 
 
 def _as_article(article: str | Article) -> Article:

@@ -16,10 +16,10 @@ from pydantic import ValidationError
 
 from extractor.core.card import CardDraft, CardLimits
 from extractor.core.schema import SECTIONS
+from extractor.core.text import fold, has_words, one_line
 
 CARD = "card"
 _LISTS = ("keywords", "themes", "signals")
-_WORD = re.compile(r"\w")
 _LOOP = re.compile(r"\b(\w+)(?:\W+\1\b){3,}", re.IGNORECASE)
 _FENCE = re.compile(r"^```(?:json)?\s*(.*?)\s*```$", re.S)
 
@@ -117,11 +117,11 @@ class _Echo:
     """Whether a text was copied from the prompt's instructions rather than the article."""
 
     def __init__(self, instructions: str, article: str) -> None:
-        self.instructions = _fold(instructions)
-        self.article = _fold(article)
+        self.instructions = fold(instructions)
+        self.article = fold(article)
 
     def __call__(self, text: str) -> bool:
-        folded = _fold(text)
+        folded = fold(text)
         return len(folded) > 3 and folded in self.instructions and folded not in self.article
 
 
@@ -142,7 +142,7 @@ def _repair(values: dict[str, Any], limits: CardLimits, echo: _Echo) -> list[str
             if name == "keywords":
                 items = _drop(items, echo, name, "copied from the instructions", warnings)
             items = _drop(items, _stuck, name, "repeating one word", warnings)
-            values[name] = _unique(items, name, limits, warnings, key=_fold)
+            values[name] = _unique(items, name, limits, warnings, key=fold)
     rows = values.get("signals")
     if isinstance(rows, list) and all(isinstance(r, dict) for r in rows):
         rows = [{k: _flatten(v) for k, v in row.items()} for row in rows]
@@ -166,7 +166,7 @@ def _repair(values: dict[str, Any], limits: CardLimits, echo: _Echo) -> list[str
 
 
 def _placeholder_row(row: dict[str, Any]) -> bool:
-    return not all(isinstance(v, str) and re.search(r"\w", v) for v in row.values())
+    return not all(isinstance(v, str) and has_words(v) for v in row.values())
 
 
 def _drop(items: list[Any], bad: Any, name: str, why: str, warnings: list[str]) -> list[Any]:
@@ -182,7 +182,7 @@ def _unique(
     kept, seen = [], set()
     for item in items:
         folded = key(item)
-        if _WORD.search(folded) and folded not in seen:
+        if has_words(folded) and folded not in seen:
             seen.add(folded)
             kept.append(item)
     if len(kept) < len(items):
@@ -195,12 +195,9 @@ def _unique(
 
 
 def _flatten(value: Any) -> Any:
-    return " ".join(value.split()) if isinstance(value, str) else value
-
-
-def _fold(item: str) -> str:
-    return " ".join(item.split()).casefold()
+    return one_line(value) if isinstance(value, str) else value
 
 
 def _row_key(row: dict[str, Any]) -> str:
-    return " | ".join(_fold(str(v)) for v in row.values())
+    # The same key as SignalRow.key, so a row kept here is never a duplicate there.
+    return fold(" | ".join(str(v) for v in row.values()))

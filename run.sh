@@ -18,6 +18,18 @@ setup() {
     fi
 }
 
+# The report test opens report.html in Chromium as a user would; Debian's package is the only
+# browser this machine type can install (no test tool may download its own).
+browser() {
+    if ! command -v chromium >/dev/null; then
+        echo "installing Chromium for the report test ..." >&2
+        local sudo=""
+        [ "$(id -u)" -eq 0 ] || sudo="sudo"
+        $sudo apt-get update -qq >&2
+        $sudo apt-get install -y -qq --no-install-recommends chromium >&2
+    fi
+}
+
 # The wheel, installed non-editable into a clean venv and run outside the source tree, must
 # bring its templates and every dependency with it.
 packaged() {
@@ -29,10 +41,16 @@ packaged() {
     (cd "$tmp" && "$tmp/venv/bin/python" -c '
 from extractor import SignalCard, load_article
 from extractor.pipeline.prompting import Prompts, prompts_dir
+from extractor.evaluate.report import write_reports
 assert "site-packages" in str(prompts_dir()), prompts_dir()
+assert (prompts_dir() / "judge" / "faithfulness.j2").is_file()
 print("packaged wheel ok: prompts", Prompts().version, "from", prompts_dir())
 ')
     "$tmp/venv/bin/extractor" --help >/dev/null
+    # Without the semantic extra, evals fall back to the lexical scorer and still report.
+    "$tmp/venv/bin/extractor" eval --gold "$PWD/seeds" --pred "$PWD/seeds" --out "$tmp/eval" \
+        >/dev/null 2>&1
+    grep -q "lexical fallback" "$tmp/eval/report.html"
     rm -rf "$tmp"
 }
 
@@ -47,6 +65,7 @@ case "${1:-}" in
         "$VENV/bin/mypy"
         "$VENV/bin/lint-imports"
         packaged
+        browser
         "$VENV/bin/pytest"
         ;;
     *)

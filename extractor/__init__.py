@@ -14,6 +14,7 @@ from extractor.core.errors import (
     ExtractionError,
     ExtractorError,
     InputError,
+    ScoringError,
 )
 from extractor.core.result import Attempt, ExtractionResult
 from extractor.core.usage import Usage
@@ -32,6 +33,7 @@ __all__ = [
     "Extractor",
     "ExtractorError",
     "InputError",
+    "ScoringError",
     "SignalCard",
     "SignalRow",
     "Usage",

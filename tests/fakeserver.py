@@ -14,6 +14,7 @@ its path, headers and parsed JSON body before it is answered.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import socket
 import threading
@@ -251,6 +252,14 @@ def invalid_json(
 Script = Sequence[Step | str] | Callable[[dict[str, Any]], Step | str]
 
 
+def word_vector(text: str, dims: int = 64) -> list[float]:
+    """A deterministic bag-of-words embedding: texts sharing words point the same way."""
+    vector = [0.0] * dims
+    for word in text.lower().split():
+        vector[int(hashlib.md5(word.encode()).hexdigest(), 16) % dims] += 1.0
+    return vector
+
+
 def as_step(step: Step | str) -> Step:
     """A step; a plain string is shorthand for `reply(string)`."""
     return reply(step) if isinstance(step, str) else step
@@ -297,10 +306,15 @@ class _Handler(BaseHTTPRequestHandler):
             body = raw.decode("utf-8", "replace")
         fake = self.server.fake
         fake._record(self, body)
+        if self.path.rstrip("/") == "/v1/embeddings":
+            self._embeddings(fake, body)
+            return
         if self.path.rstrip("/") != "/v1/chat/completions":
             self._send_json(404, {"error": {"message": f"no route {self.path}", "type": "x"}})
             return
         step = fake._next_step(body if isinstance(body, dict) else {})
+        if fake.delay:
+            time.sleep(fake.delay)
         if step.kind == "hang":
             fake._stopping.wait(step.seconds)
             return  # close without answering
@@ -309,6 +323,28 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(step.status, data, step.headers)
             return
         self._send_json(step.status, step.body, step.headers)
+
+    def _embeddings(self, fake: FakeServer, body: Any) -> None:
+        with fake._lock:
+            failing = fake.embedding_failures > 0
+            fake.embedding_failures -= failing
+        if failing:
+            self._send_json(503, {"error": {"message": "busy", "type": "server_error"}})
+            return
+        texts = body["input"] if isinstance(body["input"], list) else [body["input"]]
+        data = [
+            {"object": "embedding", "index": i, "embedding": word_vector(text)}
+            for i, text in enumerate(texts)
+        ]
+        self._send_json(
+            200,
+            {
+                "object": "list",
+                "data": data[::-1],  # out of order, as the API allows
+                "model": body["model"],
+                "usage": {"prompt_tokens": len(texts), "total_tokens": len(texts)},
+            },
+        )
 
     def _send_json(self, code: int, payload: Any, headers: dict[str, str] | None = None) -> None:
         self._send(
@@ -343,6 +379,8 @@ class FakeServer:
         self._script: Script = []
         self._position = 0
         self.requests: list[Recorded] = []
+        self.embedding_failures = 0  # /v1/embeddings answers 503 this many times first
+        self.delay = 0.0  # seconds every chat completion waits before its answer
         self.play(script if script is not None else [reply(card_json())])
         self._httpd: _Server | None = None
         self._thread: threading.Thread | None = None

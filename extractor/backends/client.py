@@ -33,6 +33,7 @@ from extractor.backends.embedded import (
     EmbeddedTransport,
     ensure_available,
 )
+from extractor.backends.throttle import Throttle
 
 T = TypeVar("T")
 _EMBEDDED_URL = "http://embedded.invalid/v1"
@@ -134,11 +135,17 @@ def _checked(response: object) -> ChatCompletion:
 class ModelClient:
     """Sends one chat completion request with transport retries; clients are made on first use."""
 
-    def __init__(self, endpoint: Endpoint, policy: RetryPolicy | None = None) -> None:
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        policy: RetryPolicy | None = None,
+        throttle: Throttle | None = None,
+    ) -> None:
         if endpoint.embedded:
             ensure_available()
         self.endpoint = endpoint
         self.policy = policy or RetryPolicy()
+        self.throttle = throttle
         self._sync: OpenAI | None = None
         self._async: AsyncOpenAI | None = None
 
@@ -177,12 +184,22 @@ class ModelClient:
         self, request: dict[str, Any], on_retry: Callable[[RetryCallState], None]
     ) -> ChatCompletion:
         client = self.async_client
+        throttle = self.throttle
 
         async def send() -> ChatCompletion:
+            if throttle is not None:
+                await throttle.wait()
             try:
-                return _checked(await client.chat.completions.create(**request))
+                completion = _checked(await client.chat.completions.create(**request))
             except ValueError as err:
                 raise BadResponse(f"the response body is not valid JSON: {err}") from err
+            except openai.RateLimitError as err:
+                if throttle is not None:
+                    throttle.pause(min(retry_after(err) or 1.0, self.policy.max_wait))
+                raise
+            if throttle is not None and completion.usage is not None:
+                throttle.record(completion.usage.total_tokens)
+            return completion
 
         return await self.policy.acall(send, on_retry)
 

@@ -52,3 +52,7 @@ class EndpointError(ExtractionError):
     ) -> None:
         super().__init__(message, attempts, usage)
         self.status = status
+
+
+class ScoringError(ExtractorError):
+    """Evaluation could not compute similarities (for example, the embeddings endpoint failed)."""

@@ -21,6 +21,7 @@ from typing_extensions import Unpack
 from extractor.backends.client import BadResponse, ModelClient, RetryPolicy
 from extractor.backends.config import Endpoint, resolve
 from extractor.backends.modes import read_reply, request_options, schema_in_prompt
+from extractor.backends.throttle import Throttle
 from extractor.core.article import Article
 from extractor.core.card import DEFAULT_LIMITS, CardDraft, CardLimits, SignalCard
 from extractor.core.errors import ConfigError, EndpointError, ExtractionError
@@ -267,6 +268,8 @@ class Extractor:
     timeout: seconds per request. max_article_chars: longer articles are cut, with a warning.
     max_tokens: completion cap per request; raise it for reasoning models, whose hidden
         reasoning counts against it. prompts_dir: your own templates.
+    throttle: pacing shared with other extractors (async only): a run-wide pause on 429 and
+        optional request and token rate caps.
     """
 
     def __init__(
@@ -286,6 +289,7 @@ class Extractor:
         max_tokens: int | None = None,
         prompts_dir: str | None = None,
         retry_policy: RetryPolicy | None = None,
+        throttle: Throttle | None = None,
     ) -> None:
         self.endpoint = resolve(model, base_url, api_key, mode, timeout)
         self._mode_chosen = mode is not None
@@ -311,7 +315,7 @@ class Extractor:
         )
         self.prompts = Prompts(Path(prompts_dir) if prompts_dir else None)
         self.client = ModelClient(
-            self.endpoint, retry_policy or RetryPolicy(max_retries=max_retries)
+            self.endpoint, retry_policy or RetryPolicy(max_retries=max_retries), throttle
         )
 
     def extract(self, article: str | Article) -> ExtractionResult:
@@ -395,6 +399,7 @@ class ExtractorOptions(TypedDict, total=False):
     max_tokens: int | None
     prompts_dir: str | None
     retry_policy: RetryPolicy | None
+    throttle: Throttle | None
 
 
 def extract_article(

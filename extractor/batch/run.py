@@ -22,6 +22,7 @@ from typing import Any
 from typing_extensions import Unpack
 
 from extractor.backends.throttle import Throttle
+from extractor.batch.batchapi import BatchSender, BatchState
 from extractor.batch.cache import CardCache, default_path
 from extractor.batch.closest import reference
 from extractor.batch.duplicates import NearDuplicates
@@ -29,7 +30,7 @@ from extractor.batch.inputs import Job, jobs
 from extractor.batch.store import Store
 from extractor.core.article import Article
 from extractor.core.card import SignalCard
-from extractor.core.errors import ExtractionError, ExtractorError
+from extractor.core.errors import ConfigError, ExtractionError, ExtractorError
 from extractor.core.result import ExtractionResult
 from extractor.core.text import one_line
 from extractor.core.usage import Usage
@@ -43,7 +44,9 @@ class BatchOptions:
     """concurrency: articles in flight. rpm / tpm: optional request and token caps per minute.
     cache: the SQLite file (None: the user cache folder); use_cache False bypasses it.
     errors: the errors file (None: <output>.errors.jsonl beside the results).
-    extract_near_duplicates: also extract articles flagged as the same story."""
+    extract_near_duplicates: also extract articles flagged as the same story.
+    batch_api: send first requests through the OpenAI Batch API, `batch_group` at a time,
+    polling every `batch_poll` seconds; follow-up requests go live."""
 
     concurrency: int = 8
     rpm: float | None = None
@@ -52,6 +55,9 @@ class BatchOptions:
     use_cache: bool = True
     errors: Path | None = None
     extract_near_duplicates: bool = False
+    batch_api: bool = False
+    batch_group: int = 1000
+    batch_poll: float = 30.0
 
 
 @dataclass(frozen=True)
@@ -71,6 +77,8 @@ class BatchSummary:
     seconds: float = 0.0
     rate_limit_pauses: int = 0
     repaired_bytes: int = 0
+    batches: int = 0
+    warnings: list[str] = field(default_factory=list)
 
     def add(self, outcome: Outcome) -> None:
         self.counts[outcome.status] += 1
@@ -88,6 +96,8 @@ class BatchSummary:
             "cost_usd": None if self.cost is None else round(self.cost, 6),
             "seconds": round(self.seconds, 3),
             "rate_limit_pauses": self.rate_limit_pauses,
+            "batches": self.batches,
+            "warnings": self.warnings,
         }
 
 
@@ -189,6 +199,9 @@ class Batch:
         self._near = NearDuplicates()
         self._near_futures: dict[str, asyncio.Future[dict[str, Any] | None]] = {}
         self._keys: dict[str, str] = {}  # id -> key of each article seen, to find its card
+        self._sender: BatchSender | None = None
+        if self.options.batch_api and self.extractor.endpoint.embedded:
+            raise ConfigError("the Batch API needs an OpenAI endpoint, not the embedded model")
 
     @property
     def errors_path(self) -> Path:
@@ -205,9 +218,20 @@ class Batch:
             # Still dedupe within the run, without reading or keeping anything after it.
             scratch = tempfile.TemporaryDirectory(prefix="extractor-run-")
             cache = CardCache(Path(scratch.name) / "run.sqlite")
-        queue: asyncio.Queue[Job | None] = asyncio.Queue(maxsize=self.options.concurrency * 2)
-        results: asyncio.Queue[Outcome | None] = asyncio.Queue()
         workers = self.options.concurrency
+        if self.options.batch_api:
+            # Every article of a group waits on it at once, so a group needs that many workers.
+            workers = self.options.batch_group
+            self._sender = BatchSender(
+                self.extractor.client.async_client,
+                self.extractor.client.policy,
+                BatchState(self.output.with_name(self.output.stem + ".batchapi.json")),
+                self.options.batch_group,
+                self.options.batch_poll,
+            )
+            self._sender.workers = workers
+        queue: asyncio.Queue[Job | None] = asyncio.Queue(maxsize=workers * 2)
+        results: asyncio.Queue[Outcome | None] = asyncio.Queue()
 
         async def produce() -> None:
             try:
@@ -222,6 +246,8 @@ class Batch:
                 while (job := await queue.get()) is not None:
                     await results.put(await self._handle(job, store, cache))
             finally:
+                if self._sender is not None:
+                    self._sender.worker_done()
                 await results.put(None)
 
         tasks = [asyncio.create_task(produce())]
@@ -241,6 +267,10 @@ class Batch:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            if self._sender is not None:
+                await self._sender.close()
+                self.summary.batches = self._sender.batches
+                self.summary.warnings += self._sender.problems
             store.close()
             cache.close()
             await self.extractor.aclose()
@@ -273,7 +303,7 @@ class Batch:
         self._in_flight[key] = future
         self._near_futures[job.id] = future
         try:
-            result = await self.extractor.aextract(article)
+            result = await self._extract(article)
         except ExtractorError as err:
             record = failure_record(job, key, err)
             store.done.discard((job.id, key))
@@ -292,13 +322,26 @@ class Batch:
         future.set_result(record)
         return Outcome("done", record)
 
+    async def _extract(self, article: Article) -> ExtractionResult:
+        if self._sender is None:
+            return await self.extractor.aextract(article)
+        pending = self.extractor.pending(article)
+        completion = await self._sender.ask(pending)
+        return await self.extractor.aresume(pending, completion)
+
+    async def _wait(
+        self, future: asyncio.Future[dict[str, Any] | None]
+    ) -> dict[str, Any] | None:
+        shielded = asyncio.shield(future)
+        return await (self._sender.idle_until(shielded) if self._sender else shielded)
+
     async def _reuse(
         self, job: Job, key: str, article: Article, cache: CardCache
     ) -> Outcome | None:
         """An identical article extracted before (this run or a cached one), or the same
         story already seen in this run: copy its card instead of paying again."""
         if key in self._in_flight:
-            original = await asyncio.shield(self._in_flight[key])
+            original = await self._wait(self._in_flight[key])
             if original is not None:
                 copy = _copy(original, job, key, article, "duplicate", original["id"])
                 return Outcome("duplicate", copy)
@@ -311,7 +354,7 @@ class Batch:
         if story is None:
             return None
         if story in self._near_futures:
-            original = await asyncio.shield(self._near_futures[story])
+            original = await self._wait(self._near_futures[story])
         else:
             original = cache.get(self._keys[story]) if story in self._keys else None
         if original is None:

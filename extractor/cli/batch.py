@@ -48,6 +48,11 @@ def add_parser(commands: Commands) -> None:
     )
     parser.add_argument("--closest-floor", type=float, help="minimum similarity to be listed")
     parser.add_argument("--library", type=Path, help="earlier results .jsonl to link to as well")
+    parser.add_argument(
+        "--batch-api", action="store_true", help="send through the OpenAI Batch API (half price)"
+    )
+    parser.add_argument("--batch-group", type=int, default=1000, help="requests per batch")
+    parser.add_argument("--batch-poll", type=float, default=30.0, help="seconds between polls")
     parser.add_argument("-q", "--quiet", action="store_true", help="log lines, no progress bar")
     add_endpoint_flags(parser)
     add_debug_flag(parser)
@@ -59,6 +64,8 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("--concurrency must be 1 or more")
     if (args.rpm is not None and args.rpm <= 0) or (args.tpm is not None and args.tpm <= 0):
         raise ConfigError("--rpm and --tpm must be positive")
+    if args.batch_group < 1 or args.batch_poll <= 0:
+        raise ConfigError("--batch-group must be 1 or more and --batch-poll positive")
     if args.closest < 0:
         raise ConfigError("--closest must be 0 or more")
     if args.library is not None and not args.library.is_file():
@@ -72,6 +79,9 @@ def run(args: argparse.Namespace) -> int:
         use_cache=not args.no_cache,
         errors=args.errors,
         extract_near_duplicates=args.extract_near_duplicates,
+        batch_api=args.batch_api,
+        batch_group=args.batch_group,
+        batch_poll=args.batch_poll,
     )
     batch = Batch(
         args.inputs,
@@ -122,6 +132,8 @@ def _print_summary(summary: BatchSummary, output: Path, errors: Path) -> None:
         f"{cost}; {summary.rate_limit_pauses} rate-limit pauses",
         file=sys.stderr,
     )
+    for warning in summary.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     print(f"results: {output}", file=sys.stderr)
     if counts["failed"]:
         print(f"failures: {errors}", file=sys.stderr)

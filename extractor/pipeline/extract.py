@@ -254,6 +254,15 @@ def _label(item: Any) -> str:
     return str(item.get("signal", "")) if isinstance(item, dict) else str(item)
 
 
+class Pending:
+    """An extraction paused at its first request."""
+
+    def __init__(self, run: _Run) -> None:
+        self.run = run
+        self.steps = run.steps()
+        self.request: dict[str, Any] = next(self.steps)
+
+
 class Extractor:
     """A configured extractor; reuse one for many articles to share clients and connections.
 
@@ -342,21 +351,37 @@ class Extractor:
         parsed = _as_article(article)
         notes: list[str] = []
         while True:
-            run = _Run(parsed, self.endpoint, self.prompts, self.settings, warnings=list(notes))
-            steps = run.steps()
-            request = next(steps)
+            pending = Pending(
+                _Run(parsed, self.endpoint, self.prompts, self.settings, warnings=list(notes))
+            )
             try:
-                while True:
+                return await self.aresume(pending)
+            except EndpointError as err:
+                notes.append(self._fall_back(err))
+
+    def pending(self, article: str | Article) -> Pending:
+        """An extraction stopped before its first request, for callers that send that request
+        another way (the Batch API) and hand the answer to `aresume`."""
+        return Pending(_Run(_as_article(article), self.endpoint, self.prompts, self.settings))
+
+    async def aresume(
+        self, pending: Pending, completion: ChatCompletion | None = None
+    ) -> ExtractionResult:
+        """Go on from `pending.request`: with its answer when given, else by sending it; any
+        further request (a re-ask, the next section) is sent live."""
+        run, steps, request = pending.run, pending.steps, pending.request
+        try:
+            while True:
+                if completion is None:
                     try:
                         completion = await self.client.acomplete(request, run.count_retry)
                     except (openai.APIError, BadResponse) as err:
                         raise run.failed(err) from err
-                    request = steps.send(completion)
-            except StopIteration as done:
-                result: ExtractionResult = done.value
-                return result
-            except EndpointError as err:
-                notes.append(self._fall_back(err))
+                request = steps.send(completion)
+                completion = None
+        except StopIteration as done:
+            result: ExtractionResult = done.value
+            return result
 
     def _fall_back(self, error: EndpointError) -> str:
         """Re-raise `error` unless the endpoint rejected the default structured-output mode

@@ -142,6 +142,13 @@ def test_line_breaks_in_cells_and_title_are_flattened() -> None:
     assert values["signals"][0]["signal"] == "Solar runs the grid"
 
 
+def test_line_breaks_in_themes_and_keywords_are_flattened() -> None:
+    values, _ = _check("themes", ["Energy\nTransition", "Rural  Development"])
+    assert values["themes"] == ["Energy Transition", "Rural Development"]
+    values, _ = _check("keywords", ["solar\ngrid", "batteries", "Kenya", "tariffs", "diesel"])
+    assert values["keywords"][0] == "solar grid"
+
+
 @pytest.mark.parametrize(
     ("section", "value", "error"),
     [

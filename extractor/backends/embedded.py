@@ -94,6 +94,12 @@ def _complete(body: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
+def count_tokens(text: str) -> int:
+    """Exact, with the model's own tokenizer (loading the model if it is not yet loaded)."""
+    with _lock:
+        return len(_llama().tokenize(text.encode("utf-8", "replace"), add_bos=False))
+
+
 def _handle(request: httpx2.Request) -> httpx2.Response:
     if request.method != "POST" or not request.url.path.endswith("/chat/completions"):
         return _error(

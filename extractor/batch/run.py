@@ -114,7 +114,7 @@ def _fingerprint(extractor: Extractor) -> str:
         "reask_temperature": settings.reask_temperature,
         "max_tokens": settings.max_tokens,
         "max_reasks": settings.max_reasks,
-        "max_article_chars": settings.max_article_chars,
+        "max_article_tokens": settings.max_article_tokens,
     }
     return json.dumps(config, sort_keys=True)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypedDict
@@ -22,6 +22,7 @@ from extractor.backends.client import BadResponse, ModelClient, RetryPolicy
 from extractor.backends.config import Endpoint, resolve
 from extractor.backends.modes import read_reply, request_options, schema_in_prompt
 from extractor.backends.throttle import Throttle
+from extractor.backends.tokens import article_budget, counter
 from extractor.core.article import Article
 from extractor.core.card import DEFAULT_LIMITS, CardDraft, CardLimits, SignalCard
 from extractor.core.errors import ConfigError, EndpointError, ExtractionError
@@ -56,8 +57,9 @@ class Settings:
     limits: CardLimits
     temperature: float | None
     reask_temperature: float | None
-    max_article_chars: int
+    max_article_tokens: int
     max_tokens: int | None
+    count_tokens: Callable[[str], int]
 
     def token_limit(self, section: str) -> int:
         return self.max_tokens or _MAX_TOKENS[section]
@@ -229,15 +231,28 @@ class _Run:
         return request
 
     def _fit(self, article: Article) -> Article:
-        """Cut an article longer than the budget at a sentence end, and say so."""
-        budget = self.settings.max_article_chars
-        if len(article.text) <= budget:
+        """Cut an article over the token budget at the last sentence end that fits, and say
+        so on the result: a long report loses its tail, never the whole card."""
+        budget, count = self.settings.max_article_tokens, self.settings.count_tokens
+        # No token is longer than 16 characters in real text: the search starts from there.
+        text = article.text[: budget * 16]
+        total = count(text)
+        if total <= budget and len(text) == len(article.text):
             return article
-        head = article.text[:budget]
-        ends = [m.start() for m in _SENTENCE_END.finditer(head)]
-        cut = head[: ends[-1] + 1] if ends and ends[-1] > budget // 2 else head
+        ends = [m.start() + 1 for m in _SENTENCE_END.finditer(text)] + [len(text)]
+        low, high = 0, len(ends) - 1
+        while low < high:  # the longest prefix, ending a sentence, within the budget
+            middle = (low + high + 1) // 2
+            if count(text[: ends[middle]]) <= budget:
+                low = middle
+            else:
+                high = middle - 1
+        cut = text[: ends[low]]
+        if count(cut) > budget:  # not even one sentence fits: cut inside it
+            cut = cut[: budget * len(cut) // max(count(cut), 1)]
         self.warnings.append(
-            f"article truncated from {len(article.text)} to {len(cut)} characters to fit the model"
+            f"article truncated to fit the model: {len(cut.split())} of "
+            f"{len(article.text.split())} words kept (a budget of {budget} tokens)"
         )
         return replace(article, text=cut.rstrip())
 
@@ -274,7 +289,8 @@ class Extractor:
     max_retries: transport retries per request (429, 5xx, timeouts, connection errors).
     limits: item counts the validators and the schema enforce.
     temperature: unset, 0 for the embedded model and the endpoint's default elsewhere.
-    timeout: seconds per request. max_article_chars: longer articles are cut, with a warning.
+    timeout: seconds per request. max_article_tokens: longer articles are cut at a sentence
+        end, with a warning (unset: what the model's context leaves room for).
     max_tokens: completion cap per request; raise it for reasoning models, whose hidden
         reasoning counts against it. prompts_dir: your own templates.
     throttle: pacing shared with other extractors (async only): a run-wide pause on 429 and
@@ -294,7 +310,7 @@ class Extractor:
         limits: CardLimits = DEFAULT_LIMITS,
         temperature: float | None = None,
         timeout: float | None = None,
-        max_article_chars: int | None = None,
+        max_article_tokens: int | None = None,
         max_tokens: int | None = None,
         prompts_dir: str | None = None,
         retry_policy: RetryPolicy | None = None,
@@ -319,8 +335,9 @@ class Extractor:
             limits=limits,
             temperature=first,
             reask_temperature=0.7 if embedded and temperature is None else first,
-            max_article_chars=max_article_chars or (16_000 if embedded else 200_000),
+            max_article_tokens=max_article_tokens or article_budget(self.endpoint),
             max_tokens=max_tokens,
+            count_tokens=counter(self.endpoint),
         )
         self.prompts = Prompts(Path(prompts_dir) if prompts_dir else None)
         self.client = ModelClient(
@@ -420,7 +437,7 @@ class ExtractorOptions(TypedDict, total=False):
     limits: CardLimits
     temperature: float | None
     timeout: float | None
-    max_article_chars: int | None
+    max_article_tokens: int | None
     max_tokens: int | None
     prompts_dir: str | None
     retry_policy: RetryPolicy | None

@@ -138,6 +138,7 @@ def _repair(values: dict[str, Any], limits: CardLimits, echo: _Echo) -> list[str
     for name in ("keywords", "themes"):
         items = values.get(name)
         if isinstance(items, list) and all(isinstance(i, str) for i in items):
+            items = [one_line(item) for item in items]
             # Themes are a vocabulary of broad areas: naming one the prompt named is legitimate.
             if name == "keywords":
                 items = _drop(items, echo, name, "copied from the instructions", warnings)

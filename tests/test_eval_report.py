@@ -146,6 +146,17 @@ def test_markdown_tables_escape_pipes_and_newlines(tmp_path: Path, current: Eval
     assert len(unescaped.findall(row)) == len(unescaped.findall(header))
 
 
+def test_markdown_makes_model_text_inert(tmp_path: Path, current: EvalRun) -> None:
+    summary, samples = current.summary(), [d.sample() for d in current.docs]
+    summary["model"] = SCRIPT_KEYWORD
+    samples[2]["error"] = IMG_TITLE
+    write_reports(tmp_path, summary, samples)
+    md = (tmp_path / "report.md").read_text(encoding="utf-8")
+    assert "&lt;script&gt;window.__pwned = 1&lt;/script&gt;" in md
+    assert "&lt;img src=" in md
+    assert "<script" not in md and "<img" not in md
+
+
 def test_html_escapes_article_and_model_text(tmp_path: Path, current: EvalRun) -> None:
     _, _, _, html = _write(tmp_path, current)
     assert "&lt;script&gt;window.__pwned = 1&lt;/script&gt;" in html

@@ -88,8 +88,10 @@ def _metadata(summary: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 def _md(text: object) -> str:
-    """One table-safe line: newlines folded to spaces, pipes escaped."""
-    return " ".join(str(text).split()).replace("|", "\\|")
+    """One table-safe line: newlines folded to spaces, pipes escaped, and HTML tags made
+    inert (markdown viewers render raw HTML)."""
+    line = " ".join(str(text).split()).replace("&", "&amp;")
+    return line.replace("<", "&lt;").replace(">", "&gt;").replace("|", "\\|")
 
 
 def _md_table(header: list[str], rows: list[list[str]]) -> list[str]:

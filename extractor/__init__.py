@@ -5,13 +5,8 @@ result = extract_article(text)
 print(result.card.to_markdown())
 """
 
-from extractor.batch.run import (
-    BatchOptions,
-    BatchSummary,
-    Outcome,
-    aiter_batch,
-    extract_batch,
-)
+from typing import TYPE_CHECKING, Any
+
 from extractor.core.article import Article
 from extractor.core.card import CardLimits, SignalCard, SignalRow
 from extractor.core.errors import (
@@ -27,6 +22,26 @@ from extractor.core.result import Attempt, ExtractionResult
 from extractor.core.usage import Usage
 from extractor.pipeline.extract import Extractor, aextract_article, extract_article
 from extractor.pipeline.load import load_article
+
+if TYPE_CHECKING:
+    from extractor.batch.run import (
+        BatchOptions,
+        BatchSummary,
+        Outcome,
+        aiter_batch,
+        extract_batch,
+    )
+
+_BATCH = ("BatchOptions", "BatchSummary", "Outcome", "aiter_batch", "extract_batch")
+
+
+def __getattr__(name: str) -> Any:
+    # The batch API loads on first use, so `extractor extract` does not pay for its imports.
+    if name in _BATCH:
+        from extractor.batch import run
+
+        return getattr(run, name)
+    raise AttributeError(f"module 'extractor' has no attribute {name!r}")
 
 __all__ = [
     "Article",

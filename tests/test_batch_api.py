@@ -91,7 +91,8 @@ class FakeBatchAPI:
                             "input_file_id": body["input_file_id"], "completion_window": "24h",
                             "status": "validating", "created_at": 0, "polls": 0,
                         }  # fmt: skip
-                        self._json({k: v for k, v in fake.batches[batch_id].items() if k != "polls"})
+                        batch = fake.batches[batch_id]
+                        self._json({k: v for k, v in batch.items() if k != "polls"})
                     else:
                         fake.live.append(json.loads(raw))
                         self._json(completion_body(card_json()))
@@ -105,12 +106,9 @@ class FakeBatchAPI:
         for index, line in enumerate(self.files[batch["input_file_id"]].decode().splitlines()):
             request = json.loads(line)
             assert request["url"] == "/v1/chat/completions" and request["method"] == "POST"
-            lines.append(
-                json.dumps(
-                    {"id": f"req-{index}", "custom_id": request["custom_id"],
-                     "response": self.answer(index, request["body"]), "error": None}
-                )  # fmt: skip
-            )
+            response = self.answer(index, request["body"])
+            entry = {"id": f"req-{index}", "custom_id": request["custom_id"]}
+            lines.append(json.dumps({**entry, "response": response, "error": None}))
         output_id = f"file-{len(self.files)}"
         self.files[output_id] = ("\n".join(reversed(lines)) + "\n").encode()  # any order
         batch.update(status="completed", output_file_id=output_id)

@@ -26,8 +26,6 @@ from extractor.batch.export import (
     export_markdown,
     neutralise,
 )
-from extractor.cli import export as export_cli
-from extractor.cli.common import Commands
 from extractor.core.card import ANY_COUNT, SignalCard
 from extractor.core.errors import InputError
 
@@ -355,16 +353,7 @@ def test_a_missing_results_file_is_an_input_error(tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def main(monkeypatch: pytest.MonkeyPatch) -> Callable[[list[str]], int]:
-    """`extractor.cli.main` with `export` registered, unless __init__ already does it."""
-    original = cli_module.evaluate.add_parsers
-
-    def add_parsers(commands: Commands) -> None:
-        original(commands)
-        if "export" not in commands.choices:
-            export_cli.add_parser(commands)
-
-    monkeypatch.setattr(cli_module.evaluate, "add_parsers", add_parsers)
+def main() -> Callable[[list[str]], int]:
     return cli_module.main
 
 

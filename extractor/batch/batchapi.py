@@ -96,7 +96,7 @@ class BatchSender:
         self._sending: set[asyncio.Task[None]] = set()
         self.workers = 0  # live workers that may still add a request
         self.batches = 0
-        self._idle = 0
+        self._waiting: set[asyncio.Future[Any]] = set()
         self._collected: dict[str, ChatCompletion] = {}
         self.problems: list[str] = []
 
@@ -109,22 +109,24 @@ class BatchSender:
         self._group.append((pending, future))
         return await self.idle_until(future)
 
-    async def idle_until(self, awaitable: Awaitable[T]) -> T:
+    async def idle_until(self, future: asyncio.Future[T]) -> T:
         """Wait without holding a group back: a worker waiting here (on the batch, or on a
-        duplicate's original) can add nothing more to it."""
-        self._idle += 1
+        duplicate's original) can add nothing more to it until `future` is done."""
+        self._waiting.add(future)
         self._maybe_send()
         try:
-            return await awaitable
+            return await future
         finally:
-            self._idle -= 1
+            self._waiting.discard(future)
 
     def worker_done(self) -> None:
         self.workers -= 1
         self._maybe_send()
 
     def _maybe_send(self) -> None:
-        if self._group and (len(self._group) >= self._size or self._idle >= self.workers):
+        # A resolved future's worker is about to run again, so it does not count as idle.
+        idle = sum(1 for future in self._waiting if not future.done())
+        if self._group and (len(self._group) >= self._size or idle >= self.workers):
             group, self._group = self._group, []
             task = asyncio.create_task(self._send(group))
             self._sending.add(task)

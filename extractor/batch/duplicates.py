@@ -5,8 +5,8 @@ headline, a word here and there and the boilerplate (bylines, "Sign up for our n
 differ. `NearDuplicates.check` compares each article with the ones seen before it by the
 Jaccard similarity of their 5-word shingles (case-folded, punctuation stripped), estimated with
 MinHash and found with MinHash LSH, so a check costs about the same however many articles came
-before it, and each remembered article costs a 128-value signature (512 bytes) plus its LSH
-band keys, never its text.
+before it. Signatures and band keys live in a temporary SQLite file, not in memory, so a run
+of 100,000 articles needs no more memory than a run of 1,000.
 
 Threshold: 0.7 (shingle Jaccard). Measured on the example articles (about 500 words) with a new
 headline, a boilerplate line and N words replaced: N=3 gives 0.90, N=10 gives 0.79; on a
@@ -19,9 +19,9 @@ an earlier story's text carry new facts: 0.7 keeps those apart. The MinHash esti
 standard error of about 0.04 near the threshold (128 permutations), so copies at 0.70 to 0.78
 are caught most of the time rather than always; short, heavily edited copies need a lower one.
 
-LSH is queried at a looser threshold (0.2 below the decision threshold, which finds pairs at the
-threshold 99% of the time), then every candidate is confirmed by its estimated Jaccard: LSH alone
-would miss about half of the pairs that sit exactly at its threshold.
+LSH uses 32 bands of 4 rows: a pair at Jaccard 0.7 shares a band with probability 0.9998, a
+pair at 0.3 with 0.23; every candidate is then confirmed by its estimated Jaccard, so the loose
+bands cost a few lookups, never a false match.
 
 Texts shorter than one shingle have no shingles; they count as duplicates only when their
 normalised text is identical. Exact copies (up to case, punctuation and whitespace) are caught
@@ -36,20 +36,26 @@ from __future__ import annotations
 
 import hashlib
 import re
+import sqlite3
+import tempfile
 import unicodedata
+import zlib
+from pathlib import Path
 from typing import Any
 
 import numpy as np
-from datasketch import MinHash, MinHashLSH  # type: ignore[import-untyped, unused-ignore]
 
 DEFAULT_THRESHOLD = 0.7
 DEFAULT_SHINGLE = 5
 DEFAULT_NUM_PERM = 128
 _SEED = 1
-_CANDIDATE_SLACK = 0.2
+_ROWS_PER_BAND = 4
+_PRIME = 4_294_967_311  # the first prime above 2**32: shingle hashes are 32-bit
 
 _APOSTROPHES = re.compile(r"['\u2019\u02bc]")
 _NOT_WORD = re.compile(r"[^\w\s]+")
+
+Signature = np.ndarray[Any, np.dtype[np.uint64]]
 
 
 def words(text: str) -> list[str]:
@@ -92,68 +98,106 @@ class NearDuplicates:
             raise ValueError(f"threshold must be in (0, 1], got {threshold}")
         if shingle < 1:
             raise ValueError(f"shingle must be at least 1 word, got {shingle}")
-        if num_perm < 16:
-            raise ValueError(f"num_perm must be at least 16, got {num_perm}")
+        if num_perm < 16 or num_perm % _ROWS_PER_BAND:
+            raise ValueError(f"num_perm must be a multiple of 4, at least 16, got {num_perm}")
         self.threshold = threshold
         self.shingle = shingle
         self.num_perm = num_perm
-        self._seed = seed
-        self._lsh = MinHashLSH(
-            threshold=max(0.1, threshold - _CANDIDATE_SLACK), num_perm=num_perm
+        # Universal hashing (a*x + b) mod p, with a and b drawn once from a fixed seed.
+        rng = np.random.default_rng(seed)
+        self._a = rng.integers(1, 2**32 - 1, size=(num_perm, 1), dtype=np.uint64)
+        self._b = rng.integers(0, 2**32, size=(num_perm, 1), dtype=np.uint64)
+        self._folder = tempfile.TemporaryDirectory(prefix="extractor-near-")
+        self._db = sqlite3.connect(Path(self._folder.name) / "index.sqlite")
+        self._db.executescript(
+            """
+            PRAGMA journal_mode = OFF;
+            PRAGMA synchronous = OFF;
+            CREATE TABLE seen (number INTEGER PRIMARY KEY, id TEXT UNIQUE, signature BLOB);
+            CREATE TABLE exact (digest BLOB PRIMARY KEY, id TEXT);
+            CREATE TABLE bands (key INTEGER, number INTEGER);
+            CREATE INDEX bands_key ON bands (key);
+            """
         )
-        self._exact: dict[bytes, str] = {}
-        self._signatures: dict[str, np.ndarray[Any, Any]] = {}
-        self._order: dict[str, int] = {}
 
     def __len__(self) -> int:
         """How many articles are remembered (duplicates and wordless texts are not)."""
-        return len(self._order)
+        return int(self._db.execute("SELECT count(*) FROM seen").fetchone()[0])
 
     def check(self, article_id: str, text: str) -> str | None:
         tokens = words(text)
         if not tokens:
             return None
         digest = hashlib.blake2b(" ".join(tokens).encode("utf-8"), digest_size=16).digest()
-        earlier = self._exact.get(digest)
+        row = self._db.execute("SELECT id FROM exact WHERE digest = ?", (digest,)).fetchone()
+        earlier = None if row is None else str(row[0])
         if earlier is not None and earlier != article_id:
             return earlier
         signature = self._signature(tokens)
+        keys = self._band_keys(signature) if signature is not None else []
         if earlier is None and signature is not None:
-            match = self._near(article_id, signature)
+            match = self._near(article_id, signature, keys)
             if match is not None:
                 return match
-        if article_id not in self._order:  # an id checked again keeps its first text
-            self._remember(article_id, digest, signature)
+        known = self._db.execute("SELECT 1 FROM seen WHERE id = ?", (article_id,)).fetchone()
+        if known is None:  # an id checked again keeps its first text
+            self._remember(article_id, digest, signature, keys)
         return None
 
-    def _signature(self, tokens: list[str]) -> MinHash | None:
+    def _signature(self, tokens: list[str]) -> Signature | None:
         size = self.shingle
         if len(tokens) < size:
             return None
         grams = {" ".join(tokens[i : i + size]) for i in range(len(tokens) - size + 1)}
-        minhash = MinHash(num_perm=self.num_perm, seed=self._seed)
-        # Sorted, so the order shingles are hashed in never depends on set iteration order.
-        minhash.update_batch([gram.encode("utf-8") for gram in sorted(grams)])
-        return minhash
+        hashes = np.fromiter(
+            (zlib.crc32(gram.encode("utf-8")) for gram in grams), dtype=np.uint64
+        )
+        signature: Signature = ((self._a * hashes + self._b) % _PRIME).min(axis=1)
+        return signature
 
-    def _near(self, article_id: str, signature: MinHash) -> str | None:
-        values: np.ndarray[Any, Any] = signature.hashvalues
+    def _band_keys(self, signature: Signature) -> list[int]:
+        bands = signature.reshape(-1, _ROWS_PER_BAND)
+        return [
+            int.from_bytes(
+                hashlib.blake2b(bytes([n]) + band.tobytes(), digest_size=8).digest(),
+                "big",
+                signed=True,
+            )
+            for n, band in enumerate(bands)
+        ]
+
+    def _near(self, article_id: str, signature: Signature, keys: list[int]) -> str | None:
+        marks = ",".join("?" * len(keys))
+        rows = self._db.execute(
+            f"SELECT seen.number, seen.id, seen.signature FROM seen WHERE seen.number IN "
+            f"(SELECT DISTINCT number FROM bands WHERE key IN ({marks}))",
+            keys,
+        ).fetchall()
         best: tuple[float, int, str] | None = None
-        for key in self._lsh.query(signature):
-            other = str(key)
+        for number, other, blob in rows:
             if other == article_id:
                 continue
-            score = float(np.count_nonzero(self._signatures[other] == values)) / values.size
+            stored = np.frombuffer(blob, dtype=np.uint64)
+            score = float(np.count_nonzero(stored == signature)) / signature.size
             if score < self.threshold:
                 continue
-            rank = (-score, self._order[other], other)
+            rank = (-score, int(number), str(other))
             if best is None or rank < best:
                 best = rank
         return best[2] if best is not None else None
 
-    def _remember(self, article_id: str, digest: bytes, signature: MinHash | None) -> None:
-        self._exact[digest] = article_id
-        self._order[article_id] = len(self._order)
-        if signature is not None:
-            self._signatures[article_id] = np.array(signature.hashvalues, copy=True)
-            self._lsh.insert(article_id, signature, check_duplication=False)
+    def _remember(
+        self, article_id: str, digest: bytes, signature: Signature | None, keys: list[int]
+    ) -> None:
+        blob = None if signature is None else signature.tobytes()
+        cursor = self._db.execute(
+            "INSERT INTO seen (id, signature) VALUES (?, ?)", (article_id, blob)
+        )
+        self._db.execute("INSERT OR IGNORE INTO exact VALUES (?, ?)", (digest, article_id))
+        self._db.executemany(
+            "INSERT INTO bands VALUES (?, ?)", [(key, cursor.lastrowid) for key in keys]
+        )
+
+    def close(self) -> None:
+        self._db.close()
+        self._folder.cleanup()

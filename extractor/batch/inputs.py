@@ -32,6 +32,12 @@ class Job:
     date: str | None = None
     problem: str | None = None  # a manifest line that could not be read
 
+    @property
+    def remote(self) -> bool:
+        """Loading it means waiting on the network."""
+        local = self.text is not None or self.html is not None
+        return not local and _URL.match(self.url or self.source) is not None
+
     def load(self) -> Article:
         """Read and clean the article; raises `InputError` with a one-line reason."""
         if self.problem:

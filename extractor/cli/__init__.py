@@ -8,29 +8,40 @@ line, with the traceback only under --debug.
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 import traceback
 from collections.abc import Sequence
 
-from extractor.cli import batch, evaluate, export, extract
 from extractor.cli.common import EXIT_FAILED, EXIT_USAGE
 from extractor.core.errors import ConfigError, ExtractionError, InputError, ScoringError
 
+# Command -> module. Only the chosen command's module is imported, so `extractor extract`
+# does not load the evaluation stack (scipy, onnxruntime) nor batch's.
+COMMANDS = {
+    "extract": "extract",
+    "batch": "batch",
+    "export": "export",
+    "eval": "evaluate",
+    "calibrate": "evaluate",
+}
 
-def _parser() -> argparse.ArgumentParser:
+
+def _parser(argv: Sequence[str]) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="extractor", description="Turn news articles into foresight signal cards."
     )
     commands = parser.add_subparsers(dest="command", required=True)
-    extract.add_parser(commands)
-    batch.add_parser(commands)
-    export.add_parser(commands)
-    evaluate.add_parsers(commands)
+    chosen = next((arg for arg in argv if not arg.startswith("-")), None)
+    names = [COMMANDS[chosen]] if chosen in COMMANDS else list(dict.fromkeys(COMMANDS.values()))
+    for name in names:
+        importlib.import_module(f"extractor.cli.{name}").add_parsers(commands)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = _parser(argv).parse_args(argv)
     try:
         code: int = args.run(args)
         return code

@@ -22,7 +22,7 @@ from extractor.cli.common import (
 from extractor.core.errors import ConfigError
 
 
-def add_parser(commands: Commands) -> None:
+def add_parsers(commands: Commands) -> None:
     parser = commands.add_parser(
         "batch",
         help="extract many articles into one results .jsonl, resumably",

@@ -12,7 +12,7 @@ from extractor.batch.export import ExportSummary, export_csv, export_markdown
 from extractor.cli.common import EXIT_OK, Commands, add_debug_flag
 
 
-def add_parser(commands: Commands) -> None:
+def add_parsers(commands: Commands) -> None:
     parser = commands.add_parser(
         "export",
         help="export a batch's results.jsonl as markdown cards or a CSV table",

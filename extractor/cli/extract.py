@@ -12,7 +12,7 @@ from extractor.pipeline.extract import Extractor
 from extractor.pipeline.load import load_article
 
 
-def add_parser(commands: Commands) -> None:
+def add_parsers(commands: Commands) -> None:
     parser = commands.add_parser("extract", help="extract one signal card from an article")
     parser.add_argument("source", help="a .txt, .md or .html file, an http(s) URL, or - for stdin")
     parser.add_argument("--format", choices=("markdown", "json"), default="markdown")

@@ -44,9 +44,21 @@ def _environment(directory: Path) -> SandboxedEnvironment:
 
 
 def _version(directory: Path) -> str:
+    # Re-hashed only when a template's size or modification time changes: a batch asks for
+    # the version once per article.
+    stamps = tuple(
+        (path.name, stat.st_size, stat.st_mtime_ns)
+        for path in sorted(directory.glob("*.j2"))
+        for stat in [path.stat()]
+    )
+    return _hash(directory, stamps)
+
+
+@cache
+def _hash(directory: Path, stamps: tuple[tuple[str, int, int], ...]) -> str:
     digest = hashlib.sha256()
-    for path in sorted(directory.glob("*.j2")):
-        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    for name, _, _ in stamps:
+        digest.update(name.encode() + b"\0" + (directory / name).read_bytes() + b"\0")
     return digest.hexdigest()[:12]
 
 

@@ -3,25 +3,25 @@
 The same wire story often reaches a batch from several outlets: the body is the same, but the
 headline, a word here and there and the boilerplate (bylines, "Sign up for our newsletter")
 differ. `NearDuplicates.check` compares each article with the ones seen before it by the
-Jaccard similarity of their 5-word shingles (case-folded, punctuation stripped), estimated with
-MinHash and found with MinHash LSH, so a check costs about the same however many articles came
-before it. Signatures and band keys live in a temporary SQLite file, not in memory, so a run
-of 100,000 articles needs no more memory than a run of 1,000.
+Jaccard similarity of their 5-word shingles (case-folded, punctuation stripped). Candidates
+are found with MinHash LSH, so a check costs about the same however many articles came before
+it. Shingle hashes and band keys live in a temporary SQLite file, not in memory, so a run of
+100,000 articles needs no more memory than a run of 1,000.
 
 Threshold: 0.7 (shingle Jaccard). Measured on the example articles (about 500 words) with a new
 headline, a boilerplate line and N words replaced: N=3 gives 0.90, N=10 gives 0.79; on a
 236-word article N=3 gives 0.80, N=6 gives 0.70 and N=10 gives 0.60 (missed); the 270-word
 story in tests/test_duplicates.py with a new headline, 4 words changed and a newsletter line:
-0.76 (estimated 0.72 to 0.82 over ten seeds). Different stories, on the same topic or not,
+0.76. Different stories, on the same topic or not,
 score at most 0.003. The gap would allow a lower threshold, but a missed duplicate only costs
 a second extraction while a false match loses a card, and follow-up stories that reuse half of
-an earlier story's text carry new facts: 0.7 keeps those apart. The MinHash estimate has a
-standard error of about 0.04 near the threshold (128 permutations), so copies at 0.70 to 0.78
-are caught most of the time rather than always; short, heavily edited copies need a lower one.
+an earlier story's text carry new facts: 0.7 keeps those apart. Short, heavily edited copies
+would need a lower one.
 
-LSH uses 32 bands of 4 rows: a pair at Jaccard 0.7 shares a band with probability 0.9998, a
-pair at 0.3 with 0.23; every candidate is then confirmed by its estimated Jaccard, so the loose
-bands cost a few lookups, never a false match.
+LSH uses 32 bands of 4 rows of a 128-hash MinHash signature: a pair at Jaccard 0.7 shares a
+band with probability 0.9998, a pair at 0.3 with 0.23. Every candidate is then confirmed by its
+exact shingle Jaccard (the shingle hashes are kept on disk), so the decision at the threshold
+carries no estimation error and the loose bands cost a few lookups, never a false match.
 
 Texts shorter than one shingle have no shingles; they count as duplicates only when their
 normalised text is identical. Exact copies (up to case, punctuation and whitespace) are caught
@@ -50,12 +50,12 @@ DEFAULT_SHINGLE = 5
 DEFAULT_NUM_PERM = 128
 _SEED = 1
 _ROWS_PER_BAND = 4
-_PRIME = 4_294_967_311  # the first prime above 2**32: shingle hashes are 32-bit
+_BASE = 1_000_003  # the polynomial base that folds a window of word hashes into one
 
 _APOSTROPHES = re.compile(r"['\u2019\u02bc]")
 _NOT_WORD = re.compile(r"[^\w\s]+")
 
-Signature = np.ndarray[Any, np.dtype[np.uint64]]
+Shingles = np.ndarray[Any, np.dtype[np.uint64]]
 
 
 def words(text: str) -> list[str]:
@@ -103,17 +103,19 @@ class NearDuplicates:
         self.threshold = threshold
         self.shingle = shingle
         self.num_perm = num_perm
-        # Universal hashing (a*x + b) mod p, with a and b drawn once from a fixed seed.
+        # The permutations' constants, drawn once from a fixed seed; `a` is odd, as
+        # multiply-shift hashing needs.
         rng = np.random.default_rng(seed)
-        self._a = rng.integers(1, 2**32 - 1, size=(num_perm, 1), dtype=np.uint64)
-        self._b = rng.integers(0, 2**32, size=(num_perm, 1), dtype=np.uint64)
+        odd = rng.integers(0, 2**63, size=(num_perm, 1), dtype=np.uint64) * np.uint64(2)
+        self._a = odd + np.uint64(1)
+        self._b = rng.integers(0, 2**63, size=(num_perm, 1), dtype=np.uint64)
         self._folder = tempfile.TemporaryDirectory(prefix="extractor-near-")
         self._db = sqlite3.connect(Path(self._folder.name) / "index.sqlite")
         self._db.executescript(
             """
             PRAGMA journal_mode = OFF;
             PRAGMA synchronous = OFF;
-            CREATE TABLE seen (number INTEGER PRIMARY KEY, id TEXT UNIQUE, signature BLOB);
+            CREATE TABLE seen (number INTEGER PRIMARY KEY, id TEXT UNIQUE, shingles BLOB);
             CREATE TABLE exact (digest BLOB PRIMARY KEY, id TEXT);
             CREATE TABLE bands (key INTEGER, number INTEGER);
             CREATE INDEX bands_key ON bands (key);
@@ -133,29 +135,37 @@ class NearDuplicates:
         earlier = None if row is None else str(row[0])
         if earlier is not None and earlier != article_id:
             return earlier
-        signature = self._signature(tokens)
-        keys = self._band_keys(signature) if signature is not None else []
-        if earlier is None and signature is not None:
-            match = self._near(article_id, signature, keys)
+        grams = self._shingles(tokens)
+        keys = self._band_keys(self._signature(grams)) if grams is not None else []
+        if earlier is None and grams is not None:
+            match = self._near(article_id, grams, keys)
             if match is not None:
                 return match
         known = self._db.execute("SELECT 1 FROM seen WHERE id = ?", (article_id,)).fetchone()
         if known is None:  # an id checked again keeps its first text
-            self._remember(article_id, digest, signature, keys)
+            self._remember(article_id, digest, grams, keys)
         return None
 
-    def _signature(self, tokens: list[str]) -> Signature | None:
+    def _shingles(self, tokens: list[str]) -> Shingles | None:
+        """The sorted, distinct hashes of the text's shingles, built from one crc32 per word
+        by a polynomial over each window, all in numpy."""
         size = self.shingle
         if len(tokens) < size:
             return None
-        grams = {" ".join(tokens[i : i + size]) for i in range(len(tokens) - size + 1)}
-        hashes = np.fromiter(
-            (zlib.crc32(gram.encode("utf-8")) for gram in grams), dtype=np.uint64
-        )
-        signature: Signature = ((self._a * hashes + self._b) % _PRIME).min(axis=1)
+        words_hashed = np.fromiter((zlib.crc32(w.encode("utf-8")) for w in tokens), np.uint64)
+        count = len(tokens) - size + 1
+        grams = np.zeros(count, dtype=np.uint64)
+        for offset in range(size):
+            grams = grams * np.uint64(_BASE) + words_hashed[offset : offset + count]
+        unique: Shingles = np.unique((grams >> np.uint64(32)) ^ grams)
+        return unique
+
+    def _signature(self, grams: Shingles) -> Shingles:
+        # Multiply-shift hashing: (a*x + b) mod 2**64, top 32 bits; no division needed.
+        signature: Shingles = ((self._a * grams + self._b) >> np.uint64(32)).min(axis=1)
         return signature
 
-    def _band_keys(self, signature: Signature) -> list[int]:
+    def _band_keys(self, signature: Shingles) -> list[int]:
         bands = signature.reshape(-1, _ROWS_PER_BAND)
         return [
             int.from_bytes(
@@ -166,19 +176,21 @@ class NearDuplicates:
             for n, band in enumerate(bands)
         ]
 
-    def _near(self, article_id: str, signature: Signature, keys: list[int]) -> str | None:
+    def _near(self, article_id: str, grams: Shingles, keys: list[int]) -> str | None:
+        """The candidates LSH proposes, confirmed by their exact shingle Jaccard."""
         marks = ",".join("?" * len(keys))
         rows = self._db.execute(
-            f"SELECT seen.number, seen.id, seen.signature FROM seen WHERE seen.number IN "
+            f"SELECT number, id, shingles FROM seen WHERE number IN "
             f"(SELECT DISTINCT number FROM bands WHERE key IN ({marks}))",
             keys,
         ).fetchall()
         best: tuple[float, int, str] | None = None
         for number, other, blob in rows:
-            if other == article_id:
+            if other == article_id or blob is None:
                 continue
             stored = np.frombuffer(blob, dtype=np.uint64)
-            score = float(np.count_nonzero(stored == signature)) / signature.size
+            shared = np.intersect1d(stored, grams, assume_unique=True).size
+            score = shared / (stored.size + grams.size - shared)
             if score < self.threshold:
                 continue
             rank = (-score, int(number), str(other))
@@ -187,11 +199,11 @@ class NearDuplicates:
         return best[2] if best is not None else None
 
     def _remember(
-        self, article_id: str, digest: bytes, signature: Signature | None, keys: list[int]
+        self, article_id: str, digest: bytes, grams: Shingles | None, keys: list[int]
     ) -> None:
-        blob = None if signature is None else signature.tobytes()
+        blob = None if grams is None else grams.tobytes()
         cursor = self._db.execute(
-            "INSERT INTO seen (id, signature) VALUES (?, ?)", (article_id, blob)
+            "INSERT INTO seen (id, shingles) VALUES (?, ?)", (article_id, blob)
         )
         self._db.execute("INSERT OR IGNORE INTO exact VALUES (?, ?)", (digest, article_id))
         self._db.executemany(

@@ -14,7 +14,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
-from tests.fakeserver import FakeServer
+from extractor.pipeline.load import ALLOW_PRIVATE_URLS
+from tests.fakeserver import TALLY, FakeServer
 
 PLACEHOLDER_ORIGIN = ("https", "llm.test")
 _SECRET_HEADERS = ("set-cookie", "openai-organization", "openai-project", "x-request-id")
@@ -68,8 +69,20 @@ def llm_endpoint() -> dict[str, str]:
     }
 
 
+@pytest.fixture(autouse=True)
+def _loopback_urls_allowed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Test pages are served on 127.0.0.1, which fetching refuses by default."""
+    monkeypatch.setenv(ALLOW_PRIVATE_URLS, "1")
+
+
 @pytest.fixture
 def server() -> Iterator[FakeServer]:
     """A scriptable OpenAI-compatible server on loopback that records every request."""
     with FakeServer() as fake:
         yield fake
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if TALLY:
+        counts = ", ".join(f"{name}: {count}" for name, count in sorted(TALLY.items()))
+        terminalreporter.write_line(f"reliability tally: {counts}")

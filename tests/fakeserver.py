@@ -10,6 +10,20 @@ The script is a list of steps consumed in order (the last one repeats once reach
 callable taking the parsed request body and returning a step; a plain string stands for a
 completion with that content. Every request is recorded with
 its path, headers and parsed JSON body before it is answered.
+
+Faults a real endpoint or network produces are steps too: `rate_limited`, `server_error`,
+`hang`, `invalid_json`, `refusal`, `truncated`, `connection_reset` (closed without an
+answer), `reset_mid_body` (closed halfway through the answer), `missing_choices`,
+`content_not_text`, `usage_as_text`, `cut_answer` and `long_answer`.
+
+GET requests serve `server.pages`: `server.pages[path] = (status, headers, body)`, where the
+body is bytes, text, an iterable of byte chunks or a function returning one (sent without a
+content length, as it comes: see `endless` and `trickle`), or `server.pages[path] = hang(s)`
+to answer nothing. Other paths answer 404.
+
+The tests fetch pages from servers on 127.0.0.1, which the extractor refuses unless
+EXTRACTOR_ALLOW_PRIVATE_URLS is set: conftest.py sets it for every test, and tests of the
+refusal remove it.
 """
 
 from __future__ import annotations
@@ -17,9 +31,11 @@ from __future__ import annotations
 import hashlib
 import json
 import socket
+import struct
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -120,7 +136,7 @@ def section_answers(summary_as_sentences: bool = True) -> list[str]:
 
 @dataclass(frozen=True)
 class Step:
-    kind: str  # "completion", "status", "hang" or "raw"
+    kind: str  # "completion", "status", "hang", "raw", "reset" or "reset_mid_body"
     status: int = 200
     headers: dict[str, str] = field(default_factory=dict)
     body: Any = None  # a JSON-able value, or bytes for "raw"
@@ -249,6 +265,78 @@ def invalid_json(
     return Step("raw", body=body, headers={"content-type": content_type})
 
 
+def connection_reset() -> Step:
+    """Close the connection at once (TCP reset) without sending any response."""
+    return Step("reset")
+
+
+def reset_mid_body(content: str | None = None, fraction: float = 0.5) -> Step:
+    """Send the status line, headers and the first `fraction` of a completion's JSON (by
+    default a valid card), then reset the connection."""
+    return Step("reset_mid_body", body=completion_body(content or card_json()), seconds=fraction)
+
+
+def malformed(body: Any) -> Step:
+    """A 200 response with `body` as its JSON, whatever its shape."""
+    return Step("completion", body=body)
+
+
+def missing_choices() -> Step:
+    """A chat.completion object without its 'choices' list."""
+    body = completion_body(card_json())
+    del body["choices"]
+    return malformed(body)
+
+
+def content_not_text(value: Any = 42) -> Step:
+    """A completion whose message content is not a string (a number by default)."""
+    body = completion_body(None)
+    body["choices"][0]["message"]["content"] = value
+    return malformed(body)
+
+
+def usage_as_text(content: str | None = None) -> Step:
+    """A completion (a valid card by default) whose usage counts are strings, not integers."""
+    body = completion_body(content or card_json())
+    body["usage"] = {"prompt_tokens": "10", "completion_tokens": "5", "total_tokens": "15"}
+    return malformed(body)
+
+
+def cut_answer(characters: int = 200) -> Step:
+    """finish_reason 'length' with the card's JSON cut after `characters`: max_tokens hit."""
+    return truncated(card_json()[:characters], completion_tokens=3000)
+
+
+def long_answer(size: int = 1_000_000) -> Step:
+    """A completion of `size` characters of prose (about 1 MB by default), not a card."""
+    words = "the grid operator said the storage market keeps growing across the region "
+    return reply((words * (size // len(words) + 1))[:size], completion_tokens=size // 4)
+
+
+Page = tuple[int, dict[str, str], "bytes | str | Iterable[bytes] | Callable[[], Iterable[bytes]]"]
+
+
+def endless(chunk: bytes = b"word " * 1000) -> Callable[[], Iterator[bytes]]:
+    """A page body that never ends (until the client hangs up or the server stops)."""
+
+    def body() -> Iterator[bytes]:
+        while True:
+            yield chunk
+
+    return body
+
+
+def trickle(chunk: bytes = b"word ", every: float = 0.1) -> Callable[[], Iterator[bytes]]:
+    """A page body that never ends and sends one small chunk every `every` seconds."""
+
+    def body() -> Iterator[bytes]:
+        while True:
+            time.sleep(every)
+            yield chunk
+
+    return body
+
+
 Script = Sequence[Step | str] | Callable[[dict[str, Any]], Step | str]
 
 
@@ -258,6 +346,28 @@ def word_vector(text: str, dims: int = 64) -> list[float]:
     for word in text.lower().split():
         vector[int(hashlib.md5(word.encode()).hexdigest(), 16) % dims] += 1.0
     return vector
+
+
+# What the reliability tests did in this session; conftest.py prints it at the end and
+# RELIABILITY.md quotes it.
+TALLY: Counter[str] = Counter()
+
+
+def _is_fault(step: Step) -> bool:
+    """Anything but a well-formed, finished answer with text in it."""
+    if step.kind != "completion" or step.status != 200 or not isinstance(step.body, dict):
+        return True
+    choices = step.body.get("choices")
+    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+        return True
+    message = choices[0].get("message")
+    return (
+        choices[0].get("finish_reason") != "stop"
+        or not isinstance(message, dict)
+        or not isinstance(message.get("content"), str)
+        or message.get("refusal") is not None
+        or len(message["content"]) > 100_000
+    )
 
 
 def as_step(step: Step | str) -> Step:
@@ -294,8 +404,40 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
     def do_GET(self) -> None:
-        self.server.fake._record(self, None)
-        self._send_json(404, {"error": {"message": "not found", "type": "not_found"}})
+        fake = self.server.fake
+        fake._record(self, None)
+        page = fake.pages.get(self.path)
+        if page is None:
+            self._send_json(404, {"error": {"message": "not found", "type": "not_found"}})
+        elif isinstance(page, Step):
+            if page.kind != "hang":
+                raise ValueError("a page is (status, headers, body) or hang(seconds)")
+            fake._stopping.wait(page.seconds)
+        else:
+            self._page(*page)
+
+    def _page(self, code: int, headers: dict[str, str], body: Any) -> None:
+        if isinstance(body, str):
+            body = body.encode()
+        if isinstance(body, bytes):
+            self._send(code, body, headers)
+            return
+        chunks = body() if callable(body) else body
+        try:
+            self.send_response(code)
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.send_header("connection", "close")
+            self.end_headers()
+            for chunk in chunks:
+                if self.server.fake._stopping.is_set():
+                    break
+                self.wfile.write(chunk)
+                self.wfile.flush()
+        except OSError:
+            pass  # the client hung up: what a size cap or a timeout does
+        finally:
+            self.close_connection = True
 
     def do_POST(self) -> None:
         length = int(self.headers.get("content-length") or 0)
@@ -322,7 +464,32 @@ class _Handler(BaseHTTPRequestHandler):
             data = step.body if isinstance(step.body, bytes) else str(step.body).encode()
             self._send(step.status, data, step.headers)
             return
+        if step.kind == "reset":
+            self._reset()
+            return
+        if step.kind == "reset_mid_body":
+            data = json.dumps(step.body).encode()
+            try:
+                self.send_response(200)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data[: int(len(data) * step.seconds)])
+                self.wfile.flush()
+            except OSError:
+                pass
+            self._reset()
+            return
         self._send_json(step.status, step.body, step.headers)
+
+    def _reset(self) -> None:
+        """Close the socket with a TCP reset (SO_LINGER 0) rather than an orderly close."""
+        self.close_connection = True
+        try:
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.connection.close()
+        except OSError:
+            pass
 
     def _embeddings(self, fake: FakeServer, body: Any) -> None:
         with fake._lock:
@@ -381,6 +548,7 @@ class FakeServer:
         self.requests: list[Recorded] = []
         self.embedding_failures = 0  # /v1/embeddings answers 503 this many times first
         self.delay = 0.0  # seconds every chat completion waits before its answer
+        self.pages: dict[str, Page | Step] = {}  # GET path -> page (see the module docstring)
         self.play(script if script is not None else [reply(card_json())])
         self._httpd: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -402,10 +570,13 @@ class FakeServer:
         with self._lock:
             script = self._script
             if callable(script):
-                return as_step(script(body))
-            step = script[min(self._position, len(script) - 1)]
-            self._position += 1
-            return as_step(step)
+                step = as_step(script(body))
+            else:
+                step = as_step(script[min(self._position, len(script) - 1)])
+                self._position += 1
+        if _is_fault(step):
+            TALLY["faults injected"] += 1
+        return step
 
     def _record(self, handler: BaseHTTPRequestHandler, body: Any) -> None:
         headers = {k.lower(): v for k, v in handler.headers.items()}

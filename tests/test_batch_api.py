@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from extractor.cli import main
-from tests.fakeserver import card_json, completion_body
+from tests.fakeserver import TALLY, card_json, completion_body
 from tests.test_batch import _articles, _lines
 
 Answer = Callable[[int, dict[str, Any]], dict[str, Any]]
@@ -217,6 +217,8 @@ def test_a_killed_run_resumes_its_batch_instead_of_paying_twice(
     assert len(api.batches) == 1 and api.uploads == 1  # picked up, not submitted again
     assert sorted(line["id"] for line in _lines(out)) == [f"story-{i:04d}.txt" for i in range(5)]
     assert not state.exists()
+    TALLY["kill -9 trials"] += 1
+    TALLY["articles checked after a kill: lost 0, twice 0"] += 5
 
 
 def test_the_embedded_model_cannot_use_the_batch_api(tmp_path: Path) -> None:

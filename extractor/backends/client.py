@@ -126,9 +126,25 @@ def _client_options(endpoint: Endpoint) -> dict[str, Any]:
 
 
 def _checked(response: object) -> ChatCompletion:
-    # The SDK hands back a bare string when a server answers 200 with a non-JSON content type.
+    """The SDK builds responses without validating them: check the fields the pipeline reads,
+    so a garbled 200 is retried like any other transport failure instead of crashing."""
+    # A bare string comes back when a server answers 200 with a non-JSON content type.
     if not isinstance(response, ChatCompletion):
         raise BadResponse(f"expected a chat completion, got {type(response).__name__}")
+    if not isinstance(response.choices, list):
+        raise BadResponse("the response has no list of choices")
+    if response.choices:
+        message = getattr(response.choices[0], "message", None)
+        if message is None or not hasattr(message, "content"):
+            raise BadResponse("the response's first choice has no message")
+        if message.content is not None and not isinstance(message.content, str):
+            raise BadResponse("the response's message content is not text")
+        if message.tool_calls is not None and not isinstance(message.tool_calls, list):
+            raise BadResponse("the response's tool calls are not a list")
+    usage = response.usage
+    counts = ("prompt_tokens", "completion_tokens")
+    if usage is not None and not all(isinstance(getattr(usage, n, None), int) for n in counts):
+        raise BadResponse("the response's token counts are not numbers")
     return response
 
 

@@ -30,9 +30,9 @@ from extractor.batch.inputs import Job, jobs
 from extractor.batch.store import Store
 from extractor.core.article import Article
 from extractor.core.card import SignalCard
-from extractor.core.errors import ConfigError, ExtractionError, ExtractorError
+from extractor.core.errors import ConfigError, ExtractionError
 from extractor.core.result import ExtractionResult
-from extractor.core.text import one_line
+from extractor.core.text import one_line, redact
 from extractor.core.usage import Usage
 from extractor.pipeline.extract import Extractor, ExtractorOptions
 
@@ -140,14 +140,16 @@ def result_record(job: Job, key: str, article: Article, result: ExtractionResult
     }
 
 
-def failure_record(job: Job, key: str, error: Exception) -> dict[str, Any]:
+def failure_record(
+    job: Job, key: str, error: Exception, secret: str | None = None
+) -> dict[str, Any]:
     attempts = error.attempts if isinstance(error, ExtractionError) else []
     usage = error.usage.as_dict() if isinstance(error, ExtractionError) else Usage().as_dict()
     return {
         "id": job.id,
         "key": key,
         "source": job.source,
-        "error": one_line(str(error)) or type(error).__name__,
+        "error": redact(one_line(str(error)), secret) or type(error).__name__,
         "kind": type(error).__name__,
         "attempts": [
             {"section": a.section, "error": a.error, "raw": a.raw} for a in attempts
@@ -285,9 +287,9 @@ class Batch:
         try:
             # Only a URL waits on the network; a thread hop for the rest costs more than it saves.
             article = await asyncio.to_thread(job.load) if job.remote else job.load()
-        except ExtractorError as err:
+        except Exception as err:
             unread = "input:" + hashlib.sha256(job.source.encode()).hexdigest()
-            record = failure_record(job, unread, err)
+            record = failure_record(job, unread, err, self.extractor.endpoint.api_key)
             store.fail(record)
             return Outcome("failed", record)
         key = article_key(article, self.fingerprint)
@@ -306,8 +308,8 @@ class Batch:
         self._near_futures[job.id] = future
         try:
             result = await self._extract(article)
-        except ExtractorError as err:
-            record = failure_record(job, key, err)
+        except Exception as err:  # whatever went wrong, the article is listed, never lost
+            record = failure_record(job, key, err, self.extractor.endpoint.api_key)
             store.done.discard((job.id, key))
             store.fail(record)
             future.set_result(None)

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 import traceback
 from collections.abc import Sequence
 
 from extractor.cli.common import EXIT_FAILED, EXIT_USAGE
 from extractor.core.errors import ConfigError, ExtractionError, InputError, ScoringError
+from extractor.core.text import one_line, redact
 
 # Command -> module. Only the chosen command's module is imported, so `extractor extract`
 # does not load the evaluation stack (scipy, onnxruntime) nor batch's.
@@ -67,6 +69,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _fail(args: argparse.Namespace, code: int, message: str) -> int:
     if args.debug:
         traceback.print_exc()
-    print(f"extractor: error: {message}", file=sys.stderr)
+    # One line whatever the endpoint said, and never the key, even if it echoed it.
+    line = redact(one_line(message), os.environ.get("OPENAI_API_KEY"))
+    print(f"extractor: error: {line}", file=sys.stderr)
     return code
 

@@ -18,6 +18,8 @@ from extractor.cli.common import (
     Commands,
     add_debug_flag,
     add_endpoint_flags,
+    add_url_flag,
+    apply_url_flag,
 )
 from extractor.core.errors import ConfigError
 
@@ -55,11 +57,13 @@ def add_parsers(commands: Commands) -> None:
     parser.add_argument("--batch-poll", type=float, default=30.0, help="seconds between polls")
     parser.add_argument("-q", "--quiet", action="store_true", help="log lines, no progress bar")
     add_endpoint_flags(parser)
+    add_url_flag(parser)
     add_debug_flag(parser)
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    apply_url_flag(args)
     if args.concurrency < 1:
         raise ConfigError("--concurrency must be 1 or more")
     if (args.rpm is not None and args.rpm <= 0) or (args.tpm is not None and args.tpm <= 0):

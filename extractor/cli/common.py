@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import os
 from typing import TypeAlias
 
 from extractor.backends.config import MODES
 from extractor.pipeline.extract import STRATEGIES
+from extractor.pipeline.load import ALLOW_PRIVATE_URLS
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -20,6 +22,20 @@ def add_endpoint_flags(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--mode", choices=MODES, help="how the endpoint is asked for JSON")
     parser.add_argument("--strategy", choices=STRATEGIES, help="one request, or one per section")
+
+
+def add_url_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--allow-private-urls",
+        action="store_true",
+        help=f"fetch URLs on loopback and private networks too (or set {ALLOW_PRIVATE_URLS}=1)",
+    )
+
+
+def apply_url_flag(args: argparse.Namespace) -> None:
+    # The input stage reads the setting from the environment, as URL fetches in threads do.
+    if args.allow_private_urls:
+        os.environ[ALLOW_PRIVATE_URLS] = "1"
 
 
 def add_debug_flag(parser: argparse.ArgumentParser) -> None:

@@ -7,7 +7,14 @@ import json
 import sys
 from pathlib import Path
 
-from extractor.cli.common import EXIT_OK, Commands, add_debug_flag, add_endpoint_flags
+from extractor.cli.common import (
+    EXIT_OK,
+    Commands,
+    add_debug_flag,
+    add_endpoint_flags,
+    add_url_flag,
+    apply_url_flag,
+)
 from extractor.pipeline.extract import Extractor
 from extractor.pipeline.load import load_article
 
@@ -18,11 +25,13 @@ def add_parsers(commands: Commands) -> None:
     parser.add_argument("--format", choices=("markdown", "json"), default="markdown")
     parser.add_argument("-o", "--output", type=Path, help="write the card here instead of stdout")
     add_endpoint_flags(parser)
+    add_url_flag(parser)
     add_debug_flag(parser)
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    apply_url_flag(args)
     extractor = Extractor(
         model=args.model, base_url=args.base_url, mode=args.mode, strategy=args.strategy
     )

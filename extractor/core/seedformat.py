@@ -46,9 +46,10 @@ def _link_text(text: str) -> str:
 
 
 def _paragraph(text: str) -> str:
-    """A leading '#' would read as a heading; escape it."""
+    """A leading '#' would read as a heading: escape it, and keep any backslashes already
+    before it by adding one more, which the parser takes off again."""
     text = one_line(text)
-    return "\\" + text if text.startswith("#") else text
+    return "\\" + text if text.lstrip("\\").startswith("#") else text
 
 
 def render(card: SignalCard) -> str:
@@ -139,7 +140,8 @@ def _summary(heading: int, body: list[tuple[int, str]]) -> str:
     if not body:
         raise CardFormatError("the Summary section is empty", line=heading)
     paragraph = " ".join(text for _, text in body)
-    return paragraph[1:] if paragraph.startswith("\\#") else paragraph
+    escaped = paragraph.startswith("\\") and paragraph.lstrip("\\").startswith("#")
+    return paragraph[1:] if escaped else paragraph
 
 
 def _bullets(body: list[tuple[int, str]], what: str) -> list[str]:

@@ -21,3 +21,11 @@ def fold(text: str) -> str:
 def has_words(text: str) -> bool:
     """False for blanks and placeholders such as '...' or '--'."""
     return _WORD.search(text) is not None
+
+
+def redact(text: str, secret: str | None) -> str:
+    """`text` with every occurrence of `secret` (an API key) replaced; keys too short to be
+    real are left alone so that ordinary words are never blanked."""
+    if not secret or len(secret) < 8:
+        return text
+    return text.replace(secret, "[redacted]")

@@ -28,6 +28,7 @@ from extractor.core.card import DEFAULT_LIMITS, CardDraft, CardLimits, SignalCar
 from extractor.core.errors import ConfigError, EndpointError, ExtractionError
 from extractor.core.result import Attempt, ExtractionResult
 from extractor.core.schema import SECTIONS, card_schema
+from extractor.core.text import one_line, redact
 from extractor.core.usage import Usage
 from extractor.pipeline.load import article_from_text
 from extractor.pipeline.prompting import Message, Prompts
@@ -87,6 +88,8 @@ class _Run:
         if status in (400, 422) and weaker:
             hint = f" (if the endpoint lacks this structured-output mode, try --mode {weaker})"
         retries = self.usage.transport_retries
+        # A proxy may echo the request, key included, into its error text.
+        message = redact(one_line(str(message)), self.endpoint.api_key)
         text = f"the endpoint failed ({reason}; {retries} transport retries): {message}{hint}"
         return EndpointError(text, self.attempts, self.usage, status=status)
 

@@ -198,7 +198,7 @@ class Batch:
         self.fingerprint = _fingerprint(self.extractor)
         self.summary = BatchSummary(model=self.extractor.endpoint.model)
         self._in_flight: dict[str, asyncio.Future[dict[str, Any] | None]] = {}
-        self._near = NearDuplicates()
+        self._near: NearDuplicates  # made per run: it keeps a temporary index on disk
         self._near_futures: dict[str, asyncio.Future[dict[str, Any] | None]] = {}
         self._keys: dict[str, str] = {}  # id -> key of each article seen, to find its card
         self._sender: BatchSender | None = None
@@ -211,6 +211,7 @@ class Batch:
 
     async def outcomes(self) -> AsyncIterator[Outcome]:
         started = time.perf_counter()
+        self._near = NearDuplicates()
         store = Store(self.output, self.errors_path)
         self.summary.repaired_bytes = store.repaired
         scratch = None

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
 import socket
 import struct
 import threading
@@ -38,6 +39,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import tenacity
@@ -97,6 +99,29 @@ SIGNALS = [
         "driving_force": "Mobile payment adoption",
     },
 ]
+
+
+_VOCABULARY = sorted(set(ARTICLE.replace(".", " ").replace(",", " ").split()))
+
+
+def distinct_text(seed: int, prefix: str = "story") -> str:
+    """A distinct article per seed: random word order, so no two share a run of words and
+    near-duplicate detection merges none of them."""
+    rng = random.Random(f"{prefix}-{seed}")
+    sentences = [" ".join(rng.choices(_VOCABULARY, k=14)).capitalize() + "." for _ in range(8)]
+    return f"Headline number {seed} about {prefix}\n\n" + " ".join(sentences)
+
+
+def distinct_articles(folder: Path, n: int, prefix: str = "story") -> Path:
+    """`n` distinct article files named `<prefix>-0000.txt` and on."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        (folder / f"{prefix}-{i:04d}.txt").write_text(distinct_text(i, prefix))
+    return folder
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
 
 
 def card_dict(**overrides: Any) -> dict[str, Any]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import signal
 import subprocess
 import sys
@@ -25,36 +24,17 @@ from tests.fakeserver import (
     FakeServer,
     Step,
     card_json,
+    distinct_articles,
     fast_policy,
     invalid_json,
     rate_limited,
+    read_jsonl,
     reply,
     server_error,
     truncated,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-_VOCABULARY = sorted(set(ARTICLE.replace(".", " ").replace(",", " ").split()))
-
-
-def _text(seed: int, prefix: str = "story") -> str:
-    """A distinct article per seed: random word order, so no two share a run of words."""
-    rng = random.Random(f"{prefix}-{seed}")
-    sentences = [" ".join(rng.choices(_VOCABULARY, k=14)).capitalize() + "." for _ in range(8)]
-    return f"Headline number {seed} about {prefix}\n\n" + " ".join(sentences)
-
-
-def _articles(folder: Path, n: int, prefix: str = "story") -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    for i in range(n):
-        (folder / f"{prefix}-{i:04d}.txt").write_text(_text(i, prefix))
-    return folder
-
-
-def _lines(path: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in path.read_text().splitlines()]
 
 
 def _batch(server: FakeServer, *args: str | Path, **env: str) -> int:
@@ -75,10 +55,10 @@ def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_a_folder_becomes_one_line_per_article(server: FakeServer, tmp_path: Path) -> None:
-    inputs = _articles(tmp_path / "in", 5)
+    inputs = distinct_articles(tmp_path / "in", 5)
     out = tmp_path / "results.jsonl"
     assert _batch(server, inputs, "-o", out) == 0
-    lines = _lines(out)
+    lines = read_jsonl(out)
     assert sorted(line["id"] for line in lines) == [f"story-{i:04d}.txt" for i in range(5)]
     for line in lines:
         SignalCard.model_validate(line["card"], context={"limits": ANY_COUNT})
@@ -92,27 +72,27 @@ def test_a_folder_becomes_one_line_per_article(server: FakeServer, tmp_path: Pat
 def test_a_rerun_skips_what_is_done_and_a_new_output_reads_the_cache(
     server: FakeServer, tmp_path: Path
 ) -> None:
-    inputs = _articles(tmp_path / "in", 4)
+    inputs = distinct_articles(tmp_path / "in", 4)
     out = tmp_path / "results.jsonl"
     assert _batch(server, inputs, "-o", out) == 0
     assert _batch(server, inputs, "-o", out) == 0
     assert len(server.requests) == 4
-    assert len(_lines(out)) == 4
+    assert len(read_jsonl(out)) == 4
     other = tmp_path / "other.jsonl"
     assert _batch(server, inputs, "-o", other) == 0
     assert len(server.requests) == 4
-    copies = _lines(other)
+    copies = read_jsonl(other)
     assert len(copies) == 4 and all(c["cached"] and c["usage"]["requests"] == 0 for c in copies)
     assert _batch(server, inputs, "-o", tmp_path / "fresh.jsonl", "--no-cache") == 0
     assert len(server.requests) == 8
 
 
 def test_identical_articles_are_extracted_once(server: FakeServer, tmp_path: Path) -> None:
-    inputs = _articles(tmp_path / "in", 2)
+    inputs = distinct_articles(tmp_path / "in", 2)
     (inputs / "copy.txt").write_text((inputs / "story-0000.txt").read_text())
     out = tmp_path / "results.jsonl"
     assert _batch(server, inputs, "-o", out, "--no-cache") == 0
-    lines = {line["id"]: line for line in _lines(out)}
+    lines = {line["id"]: line for line in read_jsonl(out)}
     assert len(lines) == 3 and len(server.requests) == 2
     copy, original = lines["copy.txt"], lines["story-0000.txt"]
     assert copy["card"]["title"] == original["card"]["title"]
@@ -131,7 +111,7 @@ def test_the_same_story_reworded_is_flagged_not_extracted_twice(
     (inputs / "b.txt").write_text(f"Outlet B headline\n\n{ARTICLE}\n\nRead more at outlet B.")
     out = tmp_path / "results.jsonl"
     assert _batch(server, inputs, "-o", out, "--concurrency", "1") == 0
-    lines = {line["id"]: line for line in _lines(out)}
+    lines = {line["id"]: line for line in read_jsonl(out)}
     assert len(server.requests) == 1
     assert lines["b.txt"]["duplicate_of"] == "a.txt"
     again = tmp_path / "again.jsonl"
@@ -142,7 +122,7 @@ def test_the_same_story_reworded_is_flagged_not_extracted_twice(
 def test_failures_go_to_the_errors_file_and_the_run_goes_on(
     server: FakeServer, tmp_path: Path
 ) -> None:
-    inputs = _articles(tmp_path / "in", 3)
+    inputs = distinct_articles(tmp_path / "in", 3)
     (inputs / "empty.txt").write_text("   \n")
     (inputs / "binary.txt").write_bytes(b"\x00\x01\x02binary")
 
@@ -153,8 +133,8 @@ def test_failures_go_to_the_errors_file_and_the_run_goes_on(
     server.play(script)
     out = tmp_path / "results.jsonl"
     assert _batch(server, inputs, "-o", out) == 1
-    assert sorted(line["id"] for line in _lines(out)) == ["story-0000.txt", "story-0002.txt"]
-    errors = {e["id"]: e for e in _lines(tmp_path / "results.errors.jsonl")}
+    assert sorted(line["id"] for line in read_jsonl(out)) == ["story-0000.txt", "story-0002.txt"]
+    errors = {e["id"]: e for e in read_jsonl(tmp_path / "results.errors.jsonl")}
     assert set(errors) == {"story-0001.txt", "empty.txt", "binary.txt"}
     assert errors["story-0001.txt"]["kind"] == "ExtractionError"
     assert errors["story-0001.txt"]["attempts"][0]["raw"] == "not json at all"
@@ -163,20 +143,20 @@ def test_failures_go_to_the_errors_file_and_the_run_goes_on(
 
 
 def test_a_rerun_retries_failures_and_clears_them(server: FakeServer, tmp_path: Path) -> None:
-    inputs = _articles(tmp_path / "in", 2)
+    inputs = distinct_articles(tmp_path / "in", 2)
     server.play(reply("garbage"))
     out = tmp_path / "results.jsonl"
     errors = tmp_path / "errors.jsonl"
     assert _batch(server, inputs, "-o", out, "--errors", errors) == 1
-    assert len(_lines(errors)) == 2
+    assert len(read_jsonl(errors)) == 2
     server.play(reply(card_json()))
     assert _batch(server, inputs, "-o", out, "--errors", errors) == 0
-    assert len(_lines(out)) == 2
+    assert len(read_jsonl(out)) == 2
     assert errors.read_text() == ""
 
 
 def test_rate_limits_pause_the_whole_run(server: FakeServer, tmp_path: Path) -> None:
-    inputs = _articles(tmp_path / "in", 6)
+    inputs = distinct_articles(tmp_path / "in", 6)
     server.play([rate_limited(200), rate_limited(200), reply(card_json())])
     out = tmp_path / "results.jsonl"
     summary = extract_batch(
@@ -193,7 +173,7 @@ def test_rate_limits_pause_the_whole_run(server: FakeServer, tmp_path: Path) -> 
     assert summary.counts["done"] == 6
     assert summary.rate_limit_pauses >= 1
     assert summary.usage.transport_retries == 2
-    assert len(_lines(out)) == 6
+    assert len(read_jsonl(out)) == 6
 
 
 def test_a_manifest_of_text_html_and_bad_lines(server: FakeServer, tmp_path: Path) -> None:
@@ -217,12 +197,12 @@ def test_a_manifest_of_text_html_and_bad_lines(server: FakeServer, tmp_path: Pat
     )
     out = tmp_path / "results.jsonl"
     assert _batch(server, manifest, "-o", out, "--no-cache", "--extract-near-duplicates") == 1
-    lines = {line["id"]: line for line in _lines(out)}
+    lines = {line["id"]: line for line in read_jsonl(out)}
     assert set(lines) == {"t1", "h1"}
     assert lines["t1"]["article"]["title"] == "Given title"
     assert lines["t1"]["article"]["date"] == "2024-01-02"
     assert lines["h1"]["card"]["link"] == "https://example.org/solar"
-    errors = {e["id"]: e["error"] for e in _lines(tmp_path / "results.errors.jsonl")}
+    errors = {e["id"]: e["error"] for e in read_jsonl(tmp_path / "results.errors.jsonl")}
     assert "needs one of text, html or url" in errors["bad"]
     assert "not JSON" in errors["articles.jsonl:4"]
     assert "HTTP 404" in errors["u1"]
@@ -233,7 +213,7 @@ def test_a_file_of_urls_is_read_as_urls(server: FakeServer, tmp_path: Path) -> N
     urls.write_text(f"# to read\n{server.url}/a\n\n{server.url}/b\n")
     out = tmp_path / "results.jsonl"
     assert _batch(server, urls, "-o", out) == 1
-    errors = _lines(tmp_path / "results.errors.jsonl")
+    errors = read_jsonl(tmp_path / "results.errors.jsonl")
     assert sorted(e["id"] for e in errors) == [f"{server.url}/a", f"{server.url}/b"]
 
 
@@ -245,13 +225,13 @@ def test_bad_usage_is_exit_2(server: FakeServer, tmp_path: Path) -> None:
 
 
 def test_a_torn_last_line_is_repaired_on_resume(server: FakeServer, tmp_path: Path) -> None:
-    inputs = _articles(tmp_path / "in", 3)
+    inputs = distinct_articles(tmp_path / "in", 3)
     out = tmp_path / "results.jsonl"
     assert _batch(server, inputs, "-o", out) == 0
     text = out.read_text()
     out.write_text(text[: len(text) - 40])  # the last line cut mid-way, as by a crash
     assert _batch(server, inputs, "-o", out, "--no-cache") == 0
-    lines = _lines(out)
+    lines = read_jsonl(out)
     assert sorted(line["id"] for line in lines) == [f"story-{i:04d}.txt" for i in range(3)]
     assert len(server.requests) == 4
 
@@ -279,7 +259,7 @@ def test_kill_9_and_rerun_ends_with_every_article_exactly_once(
     server: FakeServer, tmp_path: Path, kill_at: int
 ) -> None:
     n = 40
-    inputs = _articles(tmp_path / "in", n)
+    inputs = distinct_articles(tmp_path / "in", n)
     counter = [0]
     server.play(lambda body: _faulty(body, counter))
     server.delay = 0.05

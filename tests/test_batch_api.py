@@ -19,8 +19,7 @@ from typing import Any
 import pytest
 
 from extractor.cli import main
-from tests.fakeserver import TALLY, card_json, completion_body
-from tests.test_batch import _articles, _lines
+from tests.fakeserver import TALLY, card_json, completion_body, distinct_articles, read_jsonl
 
 Answer = Callable[[int, dict[str, Any]], dict[str, Any]]
 
@@ -153,10 +152,10 @@ def _args(api: FakeBatchAPI, *extra: str | Path) -> list[str]:
 
 
 def test_every_article_goes_through_one_batch(api: FakeBatchAPI, tmp_path: Path) -> None:
-    inputs = _articles(tmp_path / "in", 6)
+    inputs = distinct_articles(tmp_path / "in", 6)
     out = tmp_path / "results.jsonl"
     assert main(_args(api, inputs, "-o", out)) == 0
-    lines = _lines(out)
+    lines = read_jsonl(out)
     assert len(lines) == 6 and all(line["usage"]["requests"] == 1 for line in lines)
     assert len(api.batches) == 1 and api.uploads == 1 and api.live == []
     requests = api.files["file-0"].decode().splitlines()
@@ -165,10 +164,10 @@ def test_every_article_goes_through_one_batch(api: FakeBatchAPI, tmp_path: Path)
 
 
 def test_groups_split_a_large_run(api: FakeBatchAPI, tmp_path: Path) -> None:
-    inputs = _articles(tmp_path / "in", 7)
+    inputs = distinct_articles(tmp_path / "in", 7)
     out = tmp_path / "results.jsonl"
     assert main(_args(api, inputs, "-o", out, "--batch-group", "3")) == 0
-    assert len(_lines(out)) == 7 and len(api.batches) == 3 and api.live == []
+    assert len(read_jsonl(out)) == 7 and len(api.batches) == 3 and api.live == []
 
 
 def test_failed_and_invalid_answers_go_live(tmp_path: Path) -> None:
@@ -181,10 +180,10 @@ def test_failed_and_invalid_answers_go_live(tmp_path: Path) -> None:
 
     api = FakeBatchAPI(answer)
     try:
-        inputs = _articles(tmp_path / "in", 4)
+        inputs = distinct_articles(tmp_path / "in", 4)
         out = tmp_path / "results.jsonl"
         assert main(_args(api, inputs, "-o", out)) == 0
-        lines = _lines(out)
+        lines = read_jsonl(out)
         assert len(lines) == 4
         assert len(api.live) == 2  # the failed request resent; the invalid answer re-asked
         assert sorted(line["usage"]["requests"] for line in lines) == [1, 1, 1, 2]
@@ -197,7 +196,7 @@ def test_failed_and_invalid_answers_go_live(tmp_path: Path) -> None:
 def test_a_killed_run_resumes_its_batch_instead_of_paying_twice(
     api: FakeBatchAPI, tmp_path: Path
 ) -> None:
-    inputs = _articles(tmp_path / "in", 5)
+    inputs = distinct_articles(tmp_path / "in", 5)
     out = tmp_path / "results.jsonl"
     state = tmp_path / "results.batchapi.json"
     api.hold = True
@@ -215,13 +214,14 @@ def test_a_killed_run_resumes_its_batch_instead_of_paying_twice(
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert len(api.batches) == 1 and api.uploads == 1  # picked up, not submitted again
-    assert sorted(line["id"] for line in _lines(out)) == [f"story-{i:04d}.txt" for i in range(5)]
+    ids = sorted(line["id"] for line in read_jsonl(out))
+    assert ids == [f"story-{i:04d}.txt" for i in range(5)]
     assert not state.exists()
     TALLY["kill -9 trials"] += 1
     TALLY["articles checked after a kill: lost 0, twice 0"] += 5
 
 
 def test_the_embedded_model_cannot_use_the_batch_api(tmp_path: Path) -> None:
-    inputs = _articles(tmp_path / "in", 1)
+    inputs = distinct_articles(tmp_path / "in", 1)
     args = ["batch", str(inputs), "-o", str(tmp_path / "r.jsonl"), "--batch-api"]
     assert main([*args, "--base-url", "embedded", "--quiet"]) == 2

@@ -35,6 +35,7 @@ from tests.fakeserver import (
     connection_reset,
     content_not_text,
     cut_answer,
+    distinct_articles,
     extract_from,
     hang,
     invalid_json,
@@ -42,6 +43,7 @@ from tests.fakeserver import (
     malformed,
     missing_choices,
     rate_limited,
+    read_jsonl,
     refusal,
     reply,
     reset_mid_body,
@@ -49,7 +51,6 @@ from tests.fakeserver import (
     status,
     usage_as_text,
 )
-from tests.test_batch import _articles
 
 ROOT = Path(__file__).resolve().parent.parent
 ENDPOINT = ("--model", "fake-model", "--mode", "json_schema", "--strategy", "single")
@@ -344,10 +345,6 @@ class SteadyFaults:
         return card_json()
 
 
-def _lines(path: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in path.read_text().splitlines()]
-
-
 @pytest.mark.usefixtures("fast_cli")
 def test_a_batch_over_a_faulty_endpoint_loses_nothing_and_repeats_nothing(
     server: FakeServer,
@@ -356,7 +353,7 @@ def test_a_batch_over_a_faulty_endpoint_loses_nothing_and_repeats_nothing(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     monkeypatch.setenv("EXTRACTOR_CACHE", str(tmp_path / "cache.sqlite"))
-    inputs = _articles(tmp_path / "in", ARTICLES)
+    inputs = distinct_articles(tmp_path / "in", ARTICLES)
     out, errors = tmp_path / "results.jsonl", tmp_path / "errors.jsonl"
     faults = SteadyFaults()
     server.play(faults)
@@ -368,8 +365,8 @@ def test_a_batch_over_a_faulty_endpoint_loses_nothing_and_repeats_nothing(
 
     every = {f"story-{i:04d}.txt" for i in range(ARTICLES)}
     failing = {f"story-{i:04d}.txt": why for i, (_, why) in PERSISTENT.items()}
-    done = _lines(out)
-    failed = _lines(errors)
+    done = read_jsonl(out)
+    failed = read_jsonl(errors)
     done_ids = [line["id"] for line in done]
     failed_ids = [line["id"] for line in failed]
     assert len(done_ids) == len(set(done_ids))  # none twice
@@ -397,7 +394,7 @@ def test_a_batch_over_a_faulty_endpoint_loses_nothing_and_repeats_nothing(
     before = len(server.requests)
     assert run_cli(capsys, *args).code == 0
     assert len(server.requests) - before == len(PERSISTENT)
-    final = [line["id"] for line in _lines(out)]
+    final = [line["id"] for line in read_jsonl(out)]
     assert sorted(final) == sorted(every)
     assert errors.read_text() == ""
 
@@ -410,7 +407,7 @@ def test_a_wrong_typed_answer_in_a_batch_costs_one_article_not_the_run(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     monkeypatch.setenv("EXTRACTOR_CACHE", str(tmp_path / "cache.sqlite"))
-    inputs = _articles(tmp_path / "in", 6)
+    inputs = distinct_articles(tmp_path / "in", 6)
 
     def script(body: dict[str, Any]) -> Step | str:
         found = _NUMBER.search(json.dumps(body["messages"]))
@@ -421,7 +418,7 @@ def test_a_wrong_typed_answer_in_a_batch_costs_one_article_not_the_run(
     args = ["batch", inputs, "-o", out, "--errors", errors, "--base-url", server.base_url]
     run = run_cli(capsys, *args, *ENDPOINT, "--quiet", "--closest", "0")
     assert run.code == 1
-    assert sorted(line["id"] for line in _lines(out)) == [
+    assert sorted(line["id"] for line in read_jsonl(out)) == [
         f"story-{i:04d}.txt" for i in range(6) if i != 3
     ]
-    assert [line["id"] for line in _lines(errors)] == ["story-0003.txt"]
+    assert [line["id"] for line in read_jsonl(errors)] == ["story-0003.txt"]

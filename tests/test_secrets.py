@@ -27,8 +27,15 @@ from extractor.backends.client import RetryPolicy
 from extractor.cli import main
 from extractor.pipeline import extract as extract_module
 from tests.conftest import PLACEHOLDER_ORIGIN
-from tests.fakeserver import ARTICLE, FakeServer, Step, card_json, server_error, status
-from tests.test_batch import _articles
+from tests.fakeserver import (
+    ARTICLE,
+    FakeServer,
+    Step,
+    card_json,
+    distinct_articles,
+    server_error,
+    status,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 CASSETTES = ROOT / "tests" / "cassettes"
@@ -145,7 +152,7 @@ def test_the_key_is_sent_and_nowhere_else(
     run(1, "extract", article)
 
     # batch: cache, results, an errors file, articles failing with 401 and 500.
-    inputs = _articles(home / "in", 6)
+    inputs = distinct_articles(home / "in", 6)
     server.play(
         _by_article(
             {
@@ -204,7 +211,7 @@ def test_a_real_process_does_not_print_the_key(home: Path, key: str, server: Fak
 def test_a_key_echoed_by_the_endpoint_is_not_repeated(
     home: Path, key: str, server: FakeServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    inputs = _articles(home / "in", 2)
+    inputs = distinct_articles(home / "in", 2)
     server.play(status(401, f"Incorrect API key provided: {key}"))
     out = home / "results.jsonl"
     code, text = _run(

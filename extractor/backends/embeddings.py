@@ -16,9 +16,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
-from openai import OpenAI
 
-from extractor.backends.client import RetryPolicy
+from extractor.backends.client import ModelClient, RetryPolicy
 from extractor.backends.config import Endpoint
 from extractor.core.errors import ConfigError, ScoringError
 
@@ -115,20 +114,14 @@ class EndpointEmbedder:
     def __init__(self, endpoint: Endpoint, policy: RetryPolicy | None = None) -> None:
         self.name = f"endpoint:{endpoint.model}"
         self._model = endpoint.model
-        self._policy = policy or RetryPolicy()
-        self._client = OpenAI(
-            api_key=endpoint.api_key or "unset",
-            base_url=endpoint.base_url,
-            max_retries=0,
-            timeout=endpoint.timeout,
-        )
+        self._client = ModelClient(endpoint, policy)
 
     def embed(self, texts: Sequence[str]) -> Vectors:
         rows: list[list[float]] = []
         for start in range(0, len(texts), 256):
             batch = list(texts[start : start + 256])
             try:
-                response = self._policy.call(self._request(batch), lambda _state: None)
+                response = self._client.policy.call(self._request(batch), lambda _state: None)
             except Exception as err:
                 raise ScoringError(f"embeddings request failed: {err}") from err
             data = sorted(response.data, key=lambda item: item.index)
@@ -138,7 +131,8 @@ class EndpointEmbedder:
         return _normalised(np.array(rows, dtype=np.float32))
 
     def _request(self, batch: list[str]) -> Callable[[], Any]:
-        return lambda: self._client.embeddings.create(model=self._model, input=batch)
+        client = self._client.sync_client
+        return lambda: client.embeddings.create(model=self._model, input=batch)
 
     def close(self) -> None:
         self._client.close()

@@ -73,6 +73,7 @@ class EvalRun:
 
     def summary(self) -> dict[str, Any]:
         fields = self.field_intervals()
+        overall = self.aggregate_interval()
         scored = [d for d in self.docs if d.score]
         secondary_names = scored[0].score.secondary if scored and scored[0].score else {}
         judged = [d.judge["score"] for d in self.docs if d.judge and d.judge["score"] is not None]
@@ -91,8 +92,8 @@ class EvalRun:
             "documents": len(self.docs),
             "scored": len(scored),
             "missing": [d.gold.id for d in self.docs if not d.score],
-            "aggregate": round(self.aggregate_interval().mean, 4),
-            "aggregate_ci": self.aggregate_interval().as_dict(),
+            "aggregate": round(overall.mean, 4),
+            "aggregate_ci": overall.as_dict(),
             "fields": {name: round(ci.mean, 4) for name, ci in fields.items()},
             "fields_ci": {name: ci.as_dict() for name, ci in fields.items()},
             "secondary": {

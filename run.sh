@@ -66,6 +66,9 @@ case "${1:-}" in
         "$VENV/bin/lint-imports"
         packaged
         browser
+        # In its own process, like every native call in the tests: it loads no model.
+        "$VENV/bin/python" -c 'from extractor.backends.embedded import system_info
+print("llama.cpp on this CPU:", system_info())'
         "$VENV/bin/pytest"
         ;;
     *)

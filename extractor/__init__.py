@@ -43,6 +43,7 @@ def __getattr__(name: str) -> Any:
         return getattr(run, name)
     raise AttributeError(f"module 'extractor' has no attribute {name!r}")
 
+
 __all__ = [
     "Article",
     "Attempt",

@@ -16,6 +16,7 @@ import pytest
 
 from extractor.pipeline.load import ALLOW_PRIVATE_URLS
 from tests.fakeserver import TALLY, FakeServer
+from tests.native import probe
 
 PLACEHOLDER_ORIGIN = ("https", "llm.test")
 _SECRET_HEADERS = ("set-cookie", "openai-organization", "openai-project", "x-request-id")
@@ -86,3 +87,20 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     if TALLY:
         counts = ", ".join(f"{name}: {count}" for name, count in sorted(TALLY.items()))
         terminalreporter.write_line(f"reliability tally: {counts}")
+
+
+def pytest_configure(config: Any) -> None:
+    config.addinivalue_line(
+        "markers", "native(name): uses llama.cpp or onnxruntime in-process (see tests/native.py)"
+    )
+
+
+def pytest_runtest_setup(item: Any) -> None:
+    for marker in item.iter_markers("native"):
+        (name,) = marker.args
+        child = probe(name)
+        if child.crash:
+            pytest.skip(
+                f"{name} {child.explain().splitlines()[0]} on this CPU: "
+                "see tests/test_native.py, which fails for it"
+            )

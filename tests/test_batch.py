@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 
 from extractor.batch.run import BatchOptions, extract_batch
-from extractor.batch.store import repair
 from extractor.cli import main
 from extractor.core.card import ANY_COUNT, SignalCard
+from extractor.store.jsonl import repair
 from tests.fakeserver import (
     ARTICLE,
     TALLY,

@@ -16,8 +16,11 @@ import numpy as np
 import pytest
 
 from extractor.backends.embeddings import MINILM, Vectors, minilm, minilm_available
-from extractor.batch.closest import DEFAULT_FLOOR, ClosestSummary, link_closest, reference
+from extractor.batch.closest import DEFAULT_FLOOR, ClosestSummary, link_closest
 from extractor.core.card import ANY_COUNT, SignalCard
+from extractor.core.record import reference
+
+pytestmark = pytest.mark.native("minilm")
 
 SEEDS = sorted((Path(__file__).resolve().parents[1] / "seeds").glob("*.txt"))
 CARDS = {path.name[:3]: SignalCard.from_markdown(path.read_text("utf-8")) for path in SEEDS}
@@ -199,9 +202,7 @@ def test_other_lines_and_fields_are_preserved(seed_run: tuple[Path, list[bytes],
         old_data["card"]["closest"] = new_data["card"]["closest"]
         assert new_data == old_data  # only `closest` changed
         compact = old.startswith(b'{"id":"')  # written compactly and ASCII-escaped: kept that way
-        style: dict[str, Any] = (
-            {"separators": (",", ":"), "ensure_ascii": True} if compact else {}
-        )
+        style: dict[str, Any] = {"separators": (",", ":"), "ensure_ascii": True} if compact else {}
         assert new == line(new_data, **style)
         card = SignalCard.model_validate(new_data["card"], context={"limits": ANY_COUNT})
         assert [item.model_dump() for item in card.closest] == new_data["card"]["closest"]

@@ -10,9 +10,12 @@ import pytest
 
 from extractor.cli import main
 from extractor.core.card import SignalCard
+from extractor.core.record import FailureRecord, ResultRecord
 from extractor.evaluate.calibrate import calibrate, load_pairs
 from extractor.evaluate.similarity import THRESHOLDS, make_similarity
 from tests.fakeserver import ARTICLE, FakeServer, card_json, reply
+
+pytestmark = pytest.mark.native("minilm")
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
@@ -102,13 +105,13 @@ def test_a_drop_within_tolerance_passes(gold: Path, tmp_path: Path) -> None:
 def test_results_jsonl_with_failures_and_a_torn_line(gold: Path, tmp_path: Path) -> None:
     ids = sorted(p.stem for p in gold.iterdir())
     card = SignalCard.from_markdown((gold / f"{ids[0]}.txt").read_text())
-    lines = [
-        json.dumps({"id": ids[0], "card": card.model_dump(), "model": "m", "prompt_version": "v1"}),
-        json.dumps({"id": ids[1], "card": None, "error": "ExtractionError: gave up"}),
-        '{"id": "' + ids[2] + '", "card": {"title": "cut off',
-    ]
+    done = ResultRecord(
+        id=ids[0], key="k0", reference="r0", source="a", card=card, model="m", prompt_version="v1"
+    )
+    failed = FailureRecord(id=ids[1], key="k1", source="b", error="gave up", kind="ExtractionError")
     results = tmp_path / "results.jsonl"
-    results.write_text("\n".join(lines))
+    results.write_text(done.to_json() + "\n" + '{"id": "' + ids[2] + '", "card": {"title": "cut')
+    (tmp_path / "results.errors.jsonl").write_text(failed.to_json() + "\n")
     out = tmp_path / "run"
     assert _run("--gold", gold, "--pred", results, "--out", out) == 0
     run = json.loads((out / "run.json").read_text())
@@ -215,7 +218,11 @@ def test_extract_then_score_records_a_failed_article_and_goes_on(
     assert code == 0
     run = json.loads((out / "run.json").read_text())
     assert run["missing"] == ["solar"] and run["aggregate"] == 0.0
-    assert "ExtractionError" in json.loads((out / "results.jsonl").read_text())["error"]
+    assert not (out / "results.jsonl").read_text()
+    failure = json.loads((out / "results.errors.jsonl").read_text())
+    assert failure["id"] == "solar" and failure["kind"] == "ExtractionError"
+    sample = json.loads((out / "samples.jsonl").read_text())
+    assert sample["error"].startswith("ExtractionError: no valid card")
 
 
 def test_the_judge_averages_its_samples_and_is_recorded(

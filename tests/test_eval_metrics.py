@@ -18,6 +18,8 @@ from extractor.evaluate.similarity import (
     same_text,
 )
 
+pytestmark = pytest.mark.native("minilm")
+
 ROOT = Path(__file__).resolve().parent.parent
 GOLD = sorted((ROOT / "seeds").glob("*.txt"))
 CARDS = {path.stem: SignalCard.from_markdown(path.read_text(encoding="utf-8")) for path in GOLD}

@@ -19,6 +19,8 @@ from extractor.evaluate.report import write_reports
 from extractor.evaluate.run import LEXICAL_WARNING, EvalRun, score_all
 from extractor.evaluate.similarity import LexicalSimilarity
 
+pytestmark = pytest.mark.native("minilm")
+
 SEEDS = sorted((Path(__file__).parent.parent / "seeds").glob("*.txt"))[:4]
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [

@@ -132,6 +132,8 @@ class Batch:
 
         items.append(_line("failed-1", None))
         items.append(_line("failed-2", None))
+        # Card-less lines (an older eval wrote failures so) are not records: failures belong
+        # in the errors file.
         self.failed = 3  # including the failed "dup"
 
         invalid_card = CARDS[4].model_dump()
@@ -199,8 +201,7 @@ def test_markdown_round_trips_every_kept_card(batch: Batch, tmp_path: Path) -> N
         assert SignalCard.from_markdown(text) == card
     assert summary == ExportSummary(
         written=len(batch.expected),
-        skipped_invalid=batch.invalid,
-        skipped_failed=batch.failed,
+        skipped_invalid=batch.invalid + batch.failed,
         duplicates=batch.duplicates,
     )
 
@@ -263,8 +264,7 @@ def test_csv_has_one_row_per_signal(batch: Batch, tmp_path: Path) -> None:
     assert len(rows) == batch.rows() == summary.rows
     assert summary == ExportSummary(
         written=len(batch.expected),
-        skipped_invalid=batch.invalid,
-        skipped_failed=batch.failed,
+        skipped_invalid=batch.invalid + batch.failed,
         duplicates=batch.duplicates,
         rows=batch.rows(),
     )
@@ -370,8 +370,8 @@ def test_cli_exports_markdown(
     assert err == ""
     assert out == (
         f"wrote {len(batch.expected)} cards to {folder} "
-        f"({batch.invalid + batch.failed} lines skipped: {batch.invalid} invalid, "
-        f"{batch.failed} failed; 1 repeated id, the last valid line kept)\n"
+        f"({batch.invalid + batch.failed} lines skipped: not valid records; "
+        "1 repeated id, the last valid line kept)\n"
     )
     assert len(list(folder.iterdir())) == len(batch.expected)
 

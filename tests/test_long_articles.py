@@ -9,6 +9,8 @@ from extractor.backends.embedded import CONTEXT_TOKENS, count_tokens
 from extractor.backends.tokens import ENDPOINT_BUDGET, estimate
 from tests.fakeserver import ARTICLE, FakeServer, card_json, make_extractor, reply
 
+pytestmark = pytest.mark.native("llama")
+
 SENTENCE = "The regional grid operator reported another record day for rooftop solar output. "
 
 

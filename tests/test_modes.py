@@ -11,6 +11,7 @@ from openai.types.chat import ChatCompletion
 
 from extractor.backends.config import EMBEDDED_MODEL, OPENAI_DEFAULT_MODEL, resolve
 from extractor.backends.modes import TOOL_NAME
+from extractor.backends.profile import Mode, Strategy, resolve_profile
 from extractor.core.card import DEFAULT_LIMITS
 from extractor.core.errors import ConfigError, EndpointError
 from extractor.core.schema import card_schema
@@ -141,7 +142,8 @@ def test_api_openai_com_gets_max_completion_tokens(monkeypatch: pytest.MonkeyPat
         model="gpt-4.1-mini",
         retry_policy=fast_policy(0),
     )
-    assert extractor.endpoint.host_kind == "openai"
+    assert extractor.profile.endpoint.host_kind == "openai"
+    assert extractor.profile.token_limit_key == "max_completion_tokens"
     sent: list[dict[str, Any]] = []
 
     def complete(request: dict[str, Any], on_retry: Any) -> ChatCompletion:
@@ -188,17 +190,22 @@ def test_the_environment_fills_what_arguments_leave_out() -> None:
     assert endpoint.model == "arg-model"
     assert endpoint.base_url == ENV["OPENAI_BASE_URL"]
     assert endpoint.api_key == ENV["OPENAI_API_KEY"]
-    assert endpoint.mode == "json_schema"
     assert endpoint.host_kind == "compatible"
+    profile = resolve_profile(endpoint)
+    assert profile.mode is Mode.JSON_SCHEMA and profile.strategy is Strategy.SINGLE
+    assert profile.token_limit_key == "max_tokens" and not profile.small_model
 
 
 def test_nothing_configured_means_the_embedded_model() -> None:
     endpoint = resolve(environ={})
     assert endpoint.embedded is True
     assert endpoint.model == EMBEDDED_MODEL == "smollm2-135m-instruct"
-    assert endpoint.mode == "json_object"
     assert endpoint.base_url is None
     assert endpoint.host_kind == "embedded"
+    profile = resolve_profile(endpoint)
+    assert profile.mode is Mode.JSON_OBJECT and profile.strategy is Strategy.SECTIONED
+    assert profile.small_model and profile.enforces_grammar and profile.seeded
+    assert profile.temperature == 0.0 and profile.reask_temperature == 0.7
 
 
 def test_base_url_embedded_selects_the_embedded_model() -> None:
@@ -219,7 +226,7 @@ def test_an_openai_key_alone_uses_openai_and_its_default_model() -> None:
     assert endpoint.embedded is False
     assert endpoint.model == OPENAI_DEFAULT_MODEL
     assert endpoint.host_kind == "openai"
-    assert endpoint.mode == "json_schema"
+    assert resolve_profile(endpoint).mode is Mode.JSON_SCHEMA
 
 
 def test_a_model_without_an_endpoint_is_a_config_error() -> None:
@@ -229,7 +236,9 @@ def test_a_model_without_an_endpoint_is_a_config_error() -> None:
 
 def test_an_unknown_mode_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="unknown mode"):
-        resolve(model="m", base_url="http://127.0.0.1:1/v1", mode="xml", environ={})
+        resolve_profile(
+            resolve(model="m", base_url="http://127.0.0.1:1/v1", environ={}), mode="xml"
+        )
 
 
 def test_a_non_http_base_url_is_a_config_error() -> None:

@@ -37,6 +37,8 @@ from tests.fakeserver import (
     status,
 )
 
+pytestmark = pytest.mark.native("minilm")
+
 ROOT = Path(__file__).resolve().parent.parent
 CASSETTES = ROOT / "tests" / "cassettes"
 ENDPOINT = ("--model", "fake-model", "--mode", "json_schema", "--strategy", "single")

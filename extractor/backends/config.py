@@ -13,7 +13,6 @@ from extractor.core.errors import ConfigError
 EMBEDDED = "embedded"
 EMBEDDED_MODEL = "smollm2-135m-instruct"
 OPENAI_DEFAULT_MODEL = "gpt-4o-mini"
-MODES = ("json_schema", "json_object", "tools", "json")
 
 
 @dataclass(frozen=True)
@@ -22,7 +21,6 @@ class Endpoint:
     base_url: str | None
     api_key: str | None
     embedded: bool
-    mode: str
     timeout: float = 120.0
 
     @property
@@ -42,7 +40,6 @@ def resolve(
     model: str | None = None,
     base_url: str | None = None,
     api_key: str | None = None,
-    mode: str | None = None,
     timeout: float | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> Endpoint:
@@ -70,15 +67,10 @@ def resolve(
         model = OPENAI_DEFAULT_MODEL
     if timeout is not None and timeout <= 0:
         raise ConfigError("timeout must be a positive number of seconds")
-    if mode is not None and mode not in MODES:
-        raise ConfigError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
-    # llama.cpp turns a json_object schema straight into a grammar; elsewhere strict is safest.
-    default_mode = "json_object" if embedded else "json_schema"
     return Endpoint(
         model=model,
         base_url=base_url,
         api_key=api_key,
         embedded=embedded,
-        mode=mode or default_mode,
         timeout=120.0 if timeout is None else timeout,
     )

@@ -12,6 +12,7 @@ import json
 import os
 import threading
 import time
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -29,6 +30,8 @@ CONTEXT_TOKENS = 8192
 _PASSED = ("temperature", "top_p", "seed", "stop", "presence_penalty", "frequency_penalty")
 _lock = threading.Lock()
 _NO_LLAMA = "llama-cpp-python is not installed: pip install llama-cpp-python"
+# Off: see `_llama`. Benchmarks flip it to measure what the repacked weights would gain.
+EXTRA_BUFFER_TYPES = False
 
 
 def model_path() -> Path:
@@ -56,19 +59,46 @@ def ensure_available() -> None:
 @cache
 def _llama() -> Llama:
     try:
-        from llama_cpp import Llama
+        import llama_cpp
+        import llama_cpp.llama_cpp as native
     except ImportError as err:
         raise ConfigError(_NO_LLAMA) from err
-    return Llama(
-        model_path=str(model_path()),
-        n_ctx=CONTEXT_TOKENS,
-        n_threads=min(os.cpu_count() or 2, 8),
-        seed=0,
-        verbose=False,
-        # A signals row is about 80 tokens: with llama.cpp's default 64-token penalty window
-        # the model never sees the row it just wrote and repeats it to the item limit.
-        last_n_tokens_size=512,
-    )
+    # llama-cpp-python takes no argument for `use_extra_bufts`, so the default-parameters
+    # function it calls is wrapped while this one model loads (once per process).
+    defaults = cast(Callable[[], Any], native.llama_model_default_params)
+
+    def portable() -> Any:
+        params = defaults()
+        # Extra buffer types repack the weights for one CPU's kernels; on CPUs with AMX
+        # (Sapphire Rapids and later) that path segfaults in the first decode
+        # (ggml-org/llama.cpp#20824). Without them every CPU takes the same, tested path.
+        params.use_extra_bufts = EXTRA_BUFFER_TYPES
+        return params
+
+    setattr(native, "llama_model_default_params", portable)  # noqa: B010
+    try:
+        return llama_cpp.Llama(
+            model_path=str(model_path()),
+            n_ctx=CONTEXT_TOKENS,
+            n_threads=min(os.cpu_count() or 2, 8),
+            seed=0,
+            verbose=False,
+            # A signals row is about 80 tokens: with llama.cpp's default 64-token penalty
+            # window the model never sees the row it just wrote and repeats it to the limit.
+            last_n_tokens_size=512,
+        )
+    finally:
+        setattr(native, "llama_model_default_params", defaults)  # noqa: B010
+
+
+def system_info() -> str:
+    """The CPU features this llama.cpp build uses, as it reports them."""
+    try:
+        import llama_cpp
+    except ImportError as err:
+        raise ConfigError(_NO_LLAMA) from err
+    info: bytes = llama_cpp.llama_print_system_info()
+    return info.decode("utf-8", "replace").strip()
 
 
 def _complete(body: dict[str, Any]) -> dict[str, Any]:

@@ -24,11 +24,6 @@ class Reply:
     refusal: str | None
 
 
-def schema_in_prompt(mode: str) -> bool:
-    """Modes whose API does not carry the schema to the model need it in the prompt."""
-    return mode in ("json", "json_object")
-
-
 def request_options(mode: str, schema: dict[str, Any], name: str) -> dict[str, Any]:
     if mode == "json_schema":
         return {

@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import os
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -26,6 +25,7 @@ from pydantic import ValidationError
 from extractor.backends.client import RetryPolicy
 from extractor.core.errors import ConfigError
 from extractor.pipeline.extract import Pending
+from extractor.store.files import atomic_write
 
 T = TypeVar("T")
 _DONE = ("completed", "failed", "expired", "cancelled")
@@ -52,9 +52,8 @@ class BatchState:
         if not state:
             self.path.unlink(missing_ok=True)
             return
-        temporary = self.path.with_name(self.path.name + ".tmp")
-        temporary.write_text(json.dumps(state), encoding="utf-8")
-        os.replace(temporary, self.path)
+        with atomic_write(self.path) as handle:
+            handle.write(json.dumps(state).encode("utf-8"))
 
     def put(self, batch_id: str, custom_ids: list[str]) -> None:
         self._write({**self.read(), batch_id: custom_ids})

@@ -1,6 +1,11 @@
 """A local content-addressed cache of extraction results in SQLite, keyed by the article and
 everything that shapes its card (model, prompt version, parameters), so reruns and repeated
-articles cost nothing. WAL mode keeps writes cheap and the file consistent after a crash."""
+articles cost nothing. WAL mode keeps writes cheap and the file consistent after a crash.
+
+A cache is a convenience, never a reason to stop: a file that is not a database (or is
+damaged) is moved aside and a new one started, with a warning. A disk that cannot take a
+write stops the run like any other storage failure, naming the file.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,15 @@ import os
 import sqlite3
 import time
 from pathlib import Path
-from typing import Any
+
+from pydantic import ValidationError
+
+from extractor.core.errors import StorageError
+from extractor.core.record import ResultRecord
+
+# SQLite's primary result codes for a damaged file, and for a full or failing disk.
+_DAMAGED = {11, 26}  # SQLITE_CORRUPT, SQLITE_NOTADB
+_DISK = {10, 13}  # SQLITE_IOERR, SQLITE_FULL
 
 
 def default_path() -> Path:
@@ -19,33 +32,88 @@ def default_path() -> Path:
     return Path(base) / "signal-extractor" / "cards.sqlite"
 
 
+def _code(error: sqlite3.Error) -> int:
+    return (getattr(error, "sqlite_errorcode", 0) or 0) & 0xFF
+
+
 class CardCache:
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute(
-            "CREATE TABLE IF NOT EXISTS results "
-            "(key TEXT PRIMARY KEY, record TEXT NOT NULL, created REAL NOT NULL)"
-        )
+        self.warnings: list[str] = []
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise StorageError(f"cannot create the cache {path}: {err.strerror or err}") from None
+        try:
+            self._db = self._open()
+        except sqlite3.DatabaseError as err:
+            if _code(err) not in _DAMAGED:
+                raise StorageError(f"cannot open the cache {path}: {err}") from None
+            aside = self._move_aside(err)
+            self._db = self._open()
+            self.warnings.append(
+                f"the cache {path} was damaged ({err}); moved it to {aside.name} and "
+                "started a new one"
+            )
 
-    def get(self, key: str) -> dict[str, Any] | None:
-        row = self._db.execute("SELECT record FROM results WHERE key = ?", (key,)).fetchone()
+    def _open(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS results "
+                "(key TEXT PRIMARY KEY, record TEXT NOT NULL, created REAL NOT NULL)"
+            )
+            db.execute("SELECT key FROM results LIMIT 1").fetchall()
+        except BaseException:
+            db.close()
+            raise
+        return db
+
+    def _move_aside(self, error: sqlite3.Error) -> Path:
+        aside = self.path.with_name(f"{self.path.name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
+        try:
+            os.replace(self.path, aside)
+            for suffix in ("-wal", "-shm"):
+                Path(f"{self.path}{suffix}").unlink(missing_ok=True)
+        except OSError as err:
+            raise StorageError(
+                f"the cache {self.path} is damaged ({error}) and cannot be moved aside: "
+                f"{err.strerror or err}; remove it or pass --no-cache"
+            ) from None
+        return aside
+
+    def get(self, key: str) -> ResultRecord | None:
+        try:
+            row = self._db.execute("SELECT record FROM results WHERE key = ?", (key,)).fetchone()
+        except sqlite3.DatabaseError as err:
+            self._trouble(err, "read")
+            return None
         if row is None:
             return None
         try:
-            record: dict[str, Any] = json.loads(row[0])
-        except json.JSONDecodeError:
+            return ResultRecord.parse(json.loads(row[0]))
+        except (json.JSONDecodeError, ValidationError):
             return None
-        return record
 
-    def put(self, key: str, record: dict[str, Any]) -> None:
-        self._db.execute(
-            "INSERT OR REPLACE INTO results (key, record, created) VALUES (?, ?, ?)",
-            (key, json.dumps(record, ensure_ascii=False), time.time()),
-        )
+    def put(self, key: str, record: ResultRecord) -> None:
+        try:
+            self._db.execute(
+                "INSERT OR REPLACE INTO results (key, record, created) VALUES (?, ?, ?)",
+                (key, record.to_json(), time.time()),
+            )
+        except sqlite3.DatabaseError as err:
+            self._trouble(err, "write")
+
+    def _trouble(self, error: sqlite3.DatabaseError, doing: str) -> None:
+        """A full disk stops the run; damage found mid-run is a warning, the card is kept in
+        the results file all the same."""
+        if _code(error) in _DISK:
+            raise StorageError(f"cannot {doing} the cache {self.path}: {error}") from None
+        warning = f"the cache {self.path} could not {doing} a card ({error})"
+        if warning not in self.warnings:
+            self.warnings.append(warning)
 
     def close(self) -> None:
         self._db.close()

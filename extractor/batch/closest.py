@@ -21,12 +21,8 @@ embedder: pass one measured for any other backend.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import stat
-import tempfile
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,7 +31,9 @@ import numpy as np
 
 from extractor.backends.embeddings import Embedder
 from extractor.core.errors import ExtractorError
-from extractor.core.text import one_line
+from extractor.core.record import reference
+from extractor.store import jsonl
+from extractor.store.files import atomic_write
 
 DEFAULT_K = 5
 DEFAULT_FLOOR = 0.345
@@ -51,19 +49,6 @@ _Ints = np.ndarray[Any, np.dtype[np.int64]]
 
 class ResultsChangedError(ExtractorError, RuntimeError):
     """The results file changed while the pass ran (a batch still appending to it?)."""
-
-
-def reference(url: str | None, text: str) -> str:
-    """The stable 32-hex id of an article, as the seed documents' `Closest` links use it.
-
-    The md5 of the article URL (surrounding whitespace stripped, otherwise as given) when one is
-    known: the seeds' references are the md5 of each card's external link. Without a URL, the
-    md5 of the text with whitespace runs folded to single spaces, so re-wrapping the same text
-    does not change its reference. md5 is an identifier here, not a security measure.
-    """
-    if url is not None and url.strip():
-        return hashlib.md5(url.strip().encode("utf-8"), usedforsecurity=False).hexdigest()
-    return hashlib.md5(one_line(text).encode("utf-8"), usedforsecurity=False).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -150,17 +135,6 @@ def link_closest(
     )
 
 
-def _records(path: Path) -> Iterator[tuple[int, bytes, dict[str, Any] | None]]:
-    """Each line with its number, raw bytes and its JSON object (None if it is not one)."""
-    with path.open("rb") as stream:
-        for number, raw in enumerate(stream):
-            try:
-                record = json.loads(raw)
-            except (ValueError, RecursionError):  # torn or corrupt (UnicodeDecodeError too)
-                record = None
-            yield number, raw, record if isinstance(record, dict) else None
-
-
 def _card_text(record: dict[str, Any]) -> tuple[str, str] | None:
     card = record.get("card")
     if not isinstance(card, dict):
@@ -205,7 +179,8 @@ def _read(results: Path, library: Path | None, embedder: Embedder) -> _Index:
 
     sources = [("run", results)] + ([("lib", library)] if library is not None else [])
     for scope, path in sources:
-        for number, _raw, record in _records(path):
+        for line in jsonl.lines(path):
+            number, record = line.number, line.value
             if record is None:
                 continue
             own = _identity(record, scope, number, clusters, ids[scope])
@@ -337,36 +312,27 @@ _STYLES: tuple[dict[str, Any], ...] = (
 def _rewrite(results: Path, before: os.stat_result, index: _Index, picks: _Ints) -> None:
     card_lines = iter(zip(index.lines, picks.tolist(), strict=True))
     pending = next(card_lines, None)
-    fd, temp = tempfile.mkstemp(dir=results.parent, prefix=f".{results.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            for number, raw, record in _records(results):
-                if pending is None or pending[0] != number:
-                    out.write(raw)
-                    continue
-                if record is None or _card_text(record) is None:
-                    raise ResultsChangedError(f"{results} changed during the closest pass")
-                body = raw.rstrip(b"\r\n")
-                original = body.decode("utf-8", "replace")  # only compared, never written
-                closest = [
-                    {"title": index.titles[j], "reference": index.references[j]}
-                    for j in pending[1]
-                    if j >= 0
-                ]
-                restyled = _restyled(record, original, closest)
-                out.write(restyled.encode("utf-8") + raw[len(body) :])
-                pending = next(card_lines, None)
-            out.flush()
-            os.fsync(out.fileno())
+    with atomic_write(results) as out:
+        for line in jsonl.lines(results):
+            if pending is None or pending[0] != line.number:
+                out.write(line.raw)
+                continue
+            record = line.value
+            if record is None or _card_text(record) is None:
+                raise ResultsChangedError(f"{results} changed during the closest pass")
+            body = line.raw.rstrip(b"\r\n")
+            original = body.decode("utf-8", "replace")  # only compared, never written
+            closest = [
+                {"title": index.titles[j], "reference": index.references[j]}
+                for j in pending[1]
+                if j >= 0
+            ]
+            restyled = _restyled(record, original, closest)
+            out.write(restyled.encode("utf-8") + line.raw[len(body) :])
+            pending = next(card_lines, None)
         after = os.stat(results)
         if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns):
             raise ResultsChangedError(f"{results} changed during the closest pass; rerun it")
-        os.chmod(temp, stat.S_IMODE(before.st_mode))
-        os.replace(temp, results)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
-    _fsync_dir(results.parent)
 
 
 def _restyled(record: dict[str, Any], original: str, closest: list[dict[str, str]]) -> str:
@@ -377,16 +343,3 @@ def _restyled(record: dict[str, Any], original: str, closest: list[dict[str, str
             break
     record["card"]["closest"] = closest
     return json.dumps(record, **style)
-
-
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:  # not possible everywhere (Windows); the data itself is already synced
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)

@@ -40,10 +40,14 @@ import sqlite3
 import tempfile
 import unicodedata
 import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from extractor.core.errors import StorageError
 
 DEFAULT_THRESHOLD = 0.7
 DEFAULT_SHINGLE = 5
@@ -110,23 +114,38 @@ class NearDuplicates:
         self._a = odd + np.uint64(1)
         self._b = rng.integers(0, 2**63, size=(num_perm, 1), dtype=np.uint64)
         self._folder = tempfile.TemporaryDirectory(prefix="extractor-near-")
-        self._db = sqlite3.connect(Path(self._folder.name) / "index.sqlite")
-        self._db.executescript(
-            """
-            PRAGMA journal_mode = OFF;
-            PRAGMA synchronous = OFF;
-            CREATE TABLE seen (number INTEGER PRIMARY KEY, id TEXT UNIQUE, shingles BLOB);
-            CREATE TABLE exact (digest BLOB PRIMARY KEY, id TEXT);
-            CREATE TABLE bands (key INTEGER, number INTEGER);
-            CREATE INDEX bands_key ON bands (key);
-            """
-        )
+        self._path = Path(self._folder.name) / "index.sqlite"
+        with self._storage():
+            self._db = sqlite3.connect(self._path)
+            self._db.executescript(
+                """
+                PRAGMA journal_mode = OFF;
+                PRAGMA synchronous = OFF;
+                CREATE TABLE seen (number INTEGER PRIMARY KEY, id TEXT UNIQUE, shingles BLOB);
+                CREATE TABLE exact (digest BLOB PRIMARY KEY, id TEXT);
+                CREATE TABLE bands (key INTEGER, number INTEGER);
+                CREATE INDEX bands_key ON bands (key);
+                """
+            )
+
+    @contextmanager
+    def _storage(self) -> Iterator[None]:
+        """The index is a fresh temporary file: any failure of it is the disk's."""
+        try:
+            yield
+        except sqlite3.Error as err:
+            where = f"the near-duplicate index {self._path}"
+            raise StorageError(f"cannot write {where}: {err}") from None
 
     def __len__(self) -> int:
         """How many articles are remembered (duplicates and wordless texts are not)."""
         return int(self._db.execute("SELECT count(*) FROM seen").fetchone()[0])
 
     def check(self, article_id: str, text: str) -> str | None:
+        with self._storage():
+            return self._check(article_id, text)
+
+    def _check(self, article_id: str, text: str) -> str | None:
         tokens = words(text)
         if not tokens:
             return None

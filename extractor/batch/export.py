@@ -3,10 +3,10 @@
 Both exports stream the JSONL line by line (a batch can hold 100k lines), so memory grows
 only with the number of distinct article ids, never with the file. Lines are sorted into:
 
-* exported: a JSON object with a string `id` and a `card` that validates as a `SignalCard`;
-* `skipped_failed`: `card` is null (the article failed; its reason is in the errors file);
-* `skipped_invalid`: not UTF-8 JSON, not an object, no string id, or a card that does not
-  validate, including a last line cut short by a crash;
+* exported: a results record (`ResultRecord`) whose card validates;
+* `skipped_invalid`: anything else: not UTF-8 JSON, not a record, a card that does not
+  validate, a last line cut short by a crash (failed articles are in the errors file, not
+  among the results);
 * blank lines are ignored and not counted.
 
 Duplicate ids (a resumed or re-run batch appends a new line for an article it already did):
@@ -31,20 +31,22 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import json
-import os
 import re
-import secrets
 import unicodedata
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
 from pydantic import ValidationError
 
-from extractor.core.card import ANY_COUNT, SignalCard
+from extractor.core.card import SignalCard
 from extractor.core.errors import InputError
+from extractor.core.record import ResultRecord
+from extractor.store.files import atomic_write
+from extractor.store.jsonl import Line, lines
 
 CSV_COLUMNS = (
     "id",
@@ -75,21 +77,26 @@ class ExportSummary:
 
     written: int = 0
     skipped_invalid: int = 0
-    skipped_failed: int = 0
     duplicates: int = 0
     rows: int = 0
 
     @property
     def skipped(self) -> int:
-        return self.skipped_invalid + self.skipped_failed
+        return self.skipped_invalid
 
 
 @dataclass(frozen=True)
 class _Entry:
     number: int  # 1-based line number
-    id: str
-    line: dict[str, Any]
-    card: SignalCard
+    record: ResultRecord
+
+    @property
+    def id(self) -> str:
+        return self.record.id
+
+    @property
+    def card(self) -> SignalCard:
+        return self.record.card
 
 
 def card_filename(article_id: str) -> str:
@@ -179,21 +186,14 @@ def export_csv(results: Path, out: Path) -> ExportSummary:
 
 
 def _rows(entry: _Entry) -> Iterator[list[str]]:
-    card, line = entry.card, entry.line
-    article = line.get("article")
-    if not isinstance(article, dict):
-        article = {}
-    link = card.link or _text(article.get("url"))
-    head = [entry.id, card.title, link, _text(line.get("reference")), _text(article.get("date"))]
+    card, record = entry.card, entry.record
+    link = card.link or record.article.url or ""
+    head = [entry.id, card.title, link, record.reference, record.article.date or ""]
     tail = [LIST_SEPARATOR.join(card.themes), LIST_SEPARATOR.join(card.keywords)]
     if not card.signals:  # keep the card visible even without a signal
         yield [*head, "", "", "", "", *tail]
     for signal in card.signals:
         yield [*head, *signal.cells(), *tail]
-
-
-def _text(value: object) -> str:
-    return value if isinstance(value, str) else ""
 
 
 def _check_results(results: Path) -> None:
@@ -212,44 +212,41 @@ def _entries(
 ) -> Iterator[_Entry]:
     """The valid cards of `results` in file order, counting the rest into `summary`."""
     try:
-        stream = results.open("rb")
-    except OSError as err:
-        raise InputError(f"{results}: cannot read ({err.strerror or err})") from None
-    with stream:
-        for number, raw in enumerate(stream, start=1):
-            if stop is not None and number > stop:
+        for line in lines(results):
+            if stop is not None and line.number > stop:
                 break
-            if wanted is not None and number not in wanted:
+            if wanted is not None and line.number not in wanted:
                 continue
-            entry = _parse(number, raw, summary)
+            entry = _parse(line, summary)
             if entry is not None:
                 yield entry
+    except OSError as err:
+        raise InputError(f"{results}: cannot read ({err.strerror or err})") from None
 
 
-def _parse(number: int, raw: bytes, summary: ExportSummary) -> _Entry | None:
-    if not raw.strip():
+def _parse(line: Line, summary: ExportSummary) -> _Entry | None:
+    if not line.raw.strip():
         return None
-    try:
-        text = raw.decode("utf-8")
-        line = json.loads(text)
-        if "\\ud" in text or "\\uD" in text:
-            # An escaped lone surrogate parses but could never be written out as UTF-8.
-            json.dumps(line, ensure_ascii=False).encode("utf-8")
-    except (ValueError, RecursionError):  # UnicodeError is a ValueError
+    if line.value is None or not _encodable(line.raw):
         summary.skipped_invalid += 1
         return None
-    if not isinstance(line, dict) or not isinstance(line.get("id"), str) or "card" not in line:
-        summary.skipped_invalid += 1
-        return None
-    if line["card"] is None:
-        summary.skipped_failed += 1
-        return None
     try:
-        card = SignalCard.model_validate(line["card"], context={"limits": ANY_COUNT})
+        record = ResultRecord.parse(line.value)
     except ValidationError:
         summary.skipped_invalid += 1
         return None
-    return _Entry(number, line["id"], line, card)
+    return _Entry(line.number, record)
+
+
+def _encodable(raw: bytes) -> bool:
+    """An escaped lone surrogate parses but could never be written out as UTF-8."""
+    if b"\\ud" not in raw and b"\\uD" not in raw:
+        return True
+    try:
+        json.dumps(json.loads(raw), ensure_ascii=False).encode("utf-8")
+    except ValueError:  # UnicodeError is a ValueError
+        return False
+    return True
 
 
 def _write_text(target: Path, text: str) -> None:
@@ -263,15 +260,8 @@ def _write_atomic(
     encoding: str = "utf-8",
     newline: str | None = "\n",
 ) -> None:
-    """Write through a hidden temporary file next to `target`, then move it into place.
-
-    The temporary file is created exclusively with open(), so it gets the usual umask-based
-    permissions (mkstemp would leave the result readable by its owner only)."""
-    temp = target.with_name(f".{target.name}.{secrets.token_hex(6)}.tmp")
-    try:
-        with temp.open("x", encoding=encoding, newline=newline) as out:
-            write(out)
-        os.replace(temp, target)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
+    with atomic_write(target) as raw:
+        out = io.TextIOWrapper(raw, encoding=encoding, newline=newline)
+        write(out)
+        out.flush()
+        out.detach()  # atomic_write syncs and closes the file itself

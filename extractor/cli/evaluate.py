@@ -5,12 +5,17 @@ on labelled phrase pairs and records its threshold."""
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 from extractor.backends.config import resolve
+from extractor.backends.profile import Mode
+from extractor.batch.inputs import Job
+from extractor.batch.run import Batch, BatchOptions
 from extractor.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
@@ -19,16 +24,15 @@ from extractor.cli.common import (
     add_endpoint_flags,
 )
 from extractor.core.errors import ConfigError
+from extractor.core.record import FailureRecord
 from extractor.evaluate.calibrate import calibrate, load_pairs
 from extractor.evaluate.compare import DEFAULT_TOLERANCE, Comparison, compare
-from extractor.evaluate.dataset import Prediction, load_gold, load_predictions
+from extractor.evaluate.dataset import GoldDoc, Prediction, load_gold, load_predictions
 from extractor.evaluate.judge import MIN_SAMPLES, Judge
 from extractor.evaluate.metrics import FIELDS
-from extractor.evaluate.predict import extract_gold
 from extractor.evaluate.report import write_reports
 from extractor.evaluate.run import EvalRun, score_all
 from extractor.evaluate.similarity import SCORERS, Similarity, make_similarity
-from extractor.pipeline.extract import Extractor
 from extractor.pipeline.load import load_article
 
 
@@ -48,6 +52,9 @@ def add_parsers(commands: Commands) -> None:
         "--extract", action="store_true", help="extract the gold articles with the model first"
     )
     parser.add_argument("--out", type=Path, required=True, help="folder for the run's files")
+    parser.add_argument(
+        "--concurrency", type=int, default=1, help="articles in flight with --extract (1)"
+    )
     parser.add_argument("--baseline", type=Path, help="an earlier --out folder to compare with")
     parser.add_argument(
         "--tolerance",
@@ -102,33 +109,19 @@ def _similarity(args: argparse.Namespace) -> Similarity:
 def run(args: argparse.Namespace) -> int:
     if args.tolerance < 0:
         raise ConfigError("--tolerance must be 0 or more")
+    if args.concurrency < 1:
+        raise ConfigError("--concurrency must be 1 or more")
     gold = load_gold(args.gold, args.articles)
     similarity = _similarity(args)
     config: dict[str, Any] = {"gold": str(args.gold), "scorer": args.scorer}
-    extractor = None
-    if args.extract or args.judge:
-        extractor = Extractor(
-            model=args.model, base_url=args.base_url, mode=args.mode, strategy=args.strategy
-        )
-    try:
-        if extractor is not None and args.extract:
-            config.update(
-                extract=True,
-                model=extractor.endpoint.model,
-                base_url=extractor.endpoint.base_url,
-                mode=extractor.endpoint.mode,
-                strategy=extractor.settings.strategy,
-            )
-            predictions = extract_gold(gold, args.out, extractor)
-        else:
-            config["pred"] = str(args.pred)
-            predictions = load_predictions(args.pred, [doc.id for doc in gold])
-        evaluation = score_all(gold, predictions, similarity, config)
-        if args.judge:
-            _judge(args, evaluation, predictions)
-    finally:
-        if extractor is not None:
-            extractor.close()
+    if args.extract:
+        predictions = _extract(args, gold, config)
+    else:
+        config["pred"] = str(args.pred)
+        predictions = load_predictions(args.pred, [doc.id for doc in gold])
+    evaluation = score_all(gold, predictions, similarity, config)
+    if args.judge:
+        _judge(args, evaluation, predictions)
     summary = evaluation.write(args.out)
     samples = [doc.sample() for doc in evaluation.docs]
     comparison = compare(samples, args.baseline, args.tolerance) if args.baseline else None
@@ -145,15 +138,70 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _extract(
+    args: argparse.Namespace, gold: list[GoldDoc], config: dict[str, Any]
+) -> dict[str, Prediction]:
+    """Extract the gold articles as a batch run into `out/results.jsonl`, the same records
+    and writer as `extractor batch`; an interrupted eval resumes where it stopped. Cards also
+    go to `out/predictions/<id>.txt` in the seed format, to read beside the gold ones."""
+    results = args.out / "results.jsonl"
+    jobs = [Job(id=doc.id, source=str(doc.article)) for doc in gold if doc.article is not None]
+    batch = Batch(
+        jobs,
+        results,
+        BatchOptions(
+            concurrency=args.concurrency,
+            use_cache=False,
+            closest=0,
+            extract_near_duplicates=True,  # every gold article is scored on its own card
+        ),
+        model=args.model,
+        base_url=args.base_url,
+        mode=args.mode,
+        strategy=args.strategy,
+    )
+    keys: dict[str, str] = {}
+    started = time.perf_counter()
+
+    async def drive() -> None:
+        async for outcome in batch.outcomes():
+            keys[outcome.id] = outcome.key
+            seconds = time.perf_counter() - started
+            status = outcome.record.error if isinstance(outcome.record, FailureRecord) else "ok"
+            print(
+                f"[{len(keys)}/{len(jobs)}] {outcome.id}: {outcome.status}"
+                f"{'' if status == 'ok' else ': ' + status} ({seconds:.1f} s)",
+                file=sys.stderr,
+            )
+
+    asyncio.run(drive())
+    profile = batch.extractor.profile
+    config.update(
+        extract=True,
+        model=profile.endpoint.model,
+        base_url=profile.endpoint.base_url,
+        mode=profile.mode.value,
+        strategy=profile.strategy.value,
+    )
+    found = load_predictions(results, [doc.id for doc in gold], keys)
+    folder = args.out / "predictions"
+    folder.mkdir(parents=True, exist_ok=True)
+    for doc in gold:
+        prediction = found.get(doc.id)
+        if doc.article is None:
+            found[doc.id] = Prediction(None, "the gold document has no article to extract")
+        elif prediction is not None and prediction.card is not None:
+            (folder / f"{doc.id}.txt").write_text(prediction.card.to_markdown(), encoding="utf-8")
+    return found
+
+
 def _judge(
     args: argparse.Namespace, evaluation: EvalRun, predictions: dict[str, Prediction]
 ) -> None:
     endpoint = resolve(
-        model=args.judge_model or args.model,
-        base_url=args.judge_base_url or args.base_url,
-        mode="json" if args.mode == "json" else None,
+        model=args.judge_model or args.model, base_url=args.judge_base_url or args.base_url
     )
-    judge = Judge(endpoint, samples=args.judge_samples)
+    judge = Judge(endpoint, samples=args.judge_samples, json_object=args.mode != Mode.JSON)
     try:
         for doc in evaluation.docs:
             card = predictions.get(doc.gold.id, Prediction(None)).card

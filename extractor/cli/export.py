@@ -48,12 +48,7 @@ def run(args: argparse.Namespace) -> int:
 def _details(summary: ExportSummary) -> str:
     parts = []
     if summary.skipped:
-        reasons = []
-        if summary.skipped_invalid:
-            reasons.append(f"{summary.skipped_invalid} invalid")
-        if summary.skipped_failed:
-            reasons.append(f"{summary.skipped_failed} failed")
-        parts.append(f"{_count(summary.skipped, 'line')} skipped: {', '.join(reasons)}")
+        parts.append(f"{_count(summary.skipped, 'line')} skipped: not valid records")
     if summary.duplicates:
         duplicates = _count(summary.duplicates, "repeated id")
         parts.append(f"{duplicates}, the last valid line kept")

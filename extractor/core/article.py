@@ -11,3 +11,5 @@ class Article:
     title: str | None = None
     url: str | None = None
     date: str | None = None
+    # What the input stage had to do to read it (bad bytes replaced, say): result warnings.
+    warnings: tuple[str, ...] = ()

@@ -56,3 +56,12 @@ class EndpointError(ExtractionError):
 
 class ScoringError(ExtractorError):
     """Evaluation could not compute similarities (for example, the embeddings endpoint failed)."""
+
+
+class StorageError(ExtractorError, OSError):
+    """A file of the run could not be written (disk full, permissions): the run stops, and the
+    message names the file and the operating system's reason."""
+
+
+class ResultsInUseError(StorageError):
+    """Another run holds the results file; the message names its process."""

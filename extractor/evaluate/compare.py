@@ -4,7 +4,6 @@ lies below zero), so CI fails on a worse prompt, not on a noisy sample."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,6 +11,7 @@ from typing import Any
 from extractor.core.errors import InputError
 from extractor.evaluate.metrics import FIELDS
 from extractor.evaluate.stats import Difference, paired
+from extractor.store.jsonl import records
 
 DEFAULT_TOLERANCE = 0.02
 
@@ -49,12 +49,7 @@ def read_samples(run_dir: Path) -> dict[str, dict[str, Any]]:
     path = run_dir / "samples.jsonl"
     if not path.is_file():
         raise InputError(f"baseline {run_dir} has no samples.jsonl: is it an eval output folder?")
-    samples = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if line.strip():
-            sample = json.loads(line)
-            samples[sample["id"]] = sample
-    return samples
+    return {str(sample["id"]): sample for sample in records(path) if "id" in sample}
 
 
 def compare(

@@ -2,8 +2,8 @@
 
 Gold comes from a folder of seed-format cards (id = file stem) or from a manifest JSONL whose
 lines name each card and its article (paths relative to the manifest). Predictions come from
-a folder of seed-format files with the same stems, or from results JSONL (`id` and `card` per
-line, as `extractor batch` and `extractor eval --extract` write them).
+a folder of seed-format files with the same stems, or from a results file (as `extractor
+batch` and `extractor eval --extract` both write it) with the errors file beside it.
 """
 
 from __future__ import annotations
@@ -13,10 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
-from extractor.core.card import ANY_COUNT, SignalCard
+from extractor.core.card import SignalCard
 from extractor.core.errors import CardFormatError, InputError
+from extractor.store.results import errors_path, read_failures, read_results
 
 CARD_SUFFIXES = (".txt", ".md")
 
@@ -35,6 +34,7 @@ class Prediction:
     error: str | None = None
     model: str | None = None
     prompt_version: str | None = None
+    warnings: list[str] = field(default_factory=list)
 
 
 def _read_card(path: Path) -> SignalCard:
@@ -80,11 +80,16 @@ def _from_manifest(path: Path) -> list[GoldDoc]:
     return docs
 
 
-def load_predictions(path: Path, ids: list[str]) -> dict[str, Prediction]:
+def load_predictions(
+    path: Path, ids: list[str], keys: dict[str, str] | None = None
+) -> dict[str, Prediction]:
+    """Predictions by document id. A results file is read with the errors file beside it,
+    which says why an article has no card; `keys` keeps only the records of one run (a
+    results file that several runs appended to holds older cards too)."""
     if path.is_dir():
         return {doc_id: _from_folder(path, doc_id) for doc_id in ids}
     if path.is_file():
-        return _from_results(path)
+        return _from_results(path, keys)
     raise InputError(f"predictions {path} are neither a folder nor a results .jsonl file")
 
 
@@ -99,25 +104,17 @@ def _from_folder(folder: Path, doc_id: str) -> Prediction:
     return Prediction(None, "no prediction file")
 
 
-def _from_results(path: Path) -> dict[str, Prediction]:
+def _from_results(path: Path, keys: dict[str, str] | None) -> dict[str, Prediction]:
+    def wanted(doc_id: str, key: str) -> bool:
+        return keys is None or keys.get(doc_id) == key
+
     found: dict[str, Prediction] = {}
-    with path.open(encoding="utf-8", errors="replace") as lines:
-        for line in lines:
-            try:
-                entry = json.loads(line)
-                doc_id = str(entry["id"])
-            except (json.JSONDecodeError, KeyError, TypeError):
-                continue  # a line cut by a crash; its article has no prediction
-            found[doc_id] = _prediction(entry)
+    for failure in read_failures(errors_path(path)):
+        if wanted(failure.id, failure.key):
+            found[failure.id] = Prediction(None, f"{failure.kind}: {failure.error}")
+    for record in read_results(path):
+        if wanted(record.id, record.key):
+            found[record.id] = Prediction(
+                record.card, None, record.model, record.prompt_version, record.warnings
+            )
     return found
-
-
-def _prediction(entry: dict[str, Any]) -> Prediction:
-    model, version = entry.get("model"), entry.get("prompt_version")
-    if entry.get("card") is None:
-        return Prediction(None, str(entry.get("error") or "no card"), model, version)
-    try:
-        card = SignalCard.model_validate(entry["card"], context={"limits": ANY_COUNT})
-    except ValidationError as err:
-        return Prediction(None, f"invalid card: {err.errors()[0]['msg']}", model, version)
-    return Prediction(card, None, model, version)

@@ -22,6 +22,7 @@ MIN_SAMPLES = 3
 class Judge:
     endpoint: Endpoint
     samples: int = MIN_SAMPLES
+    json_object: bool = True  # ask for response_format json_object (off for plain-JSON servers)
     temperature: float = 0.7
     usage: Usage = field(default_factory=Usage)
 
@@ -40,7 +41,7 @@ class Judge:
             "temperature": self.temperature,
             "max_tokens": 300,
         }
-        if self.endpoint.mode != "json":
+        if self.json_object:
             request["response_format"] = {"type": "json_object"}
         samples: list[dict[str, Any]] = []
         for _ in range(self.samples):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Generator
+from collections.abc import Generator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypedDict
@@ -19,13 +19,13 @@ from tenacity import RetryCallState
 from typing_extensions import Unpack
 
 from extractor.backends.client import BadResponse, ModelClient, RetryPolicy
-from extractor.backends.config import Endpoint, resolve
-from extractor.backends.modes import read_reply, request_options, schema_in_prompt
+from extractor.backends.config import resolve
+from extractor.backends.modes import read_reply, request_options
+from extractor.backends.profile import Negotiation, Profile, Strategy, resolve_profile
 from extractor.backends.throttle import Throttle
-from extractor.backends.tokens import article_budget, counter
 from extractor.core.article import Article
 from extractor.core.card import DEFAULT_LIMITS, CardDraft, CardLimits, SignalCard
-from extractor.core.errors import ConfigError, EndpointError, ExtractionError
+from extractor.core.errors import EndpointError, ExtractionError
 from extractor.core.result import Attempt, ExtractionResult
 from extractor.core.schema import SECTIONS, card_schema
 from extractor.core.text import one_line, redact
@@ -34,44 +34,16 @@ from extractor.pipeline.load import article_from_text
 from extractor.pipeline.prompting import Message, Prompts
 from extractor.pipeline.validate import CARD, Invalid, check_section
 
-STRATEGIES = ("single", "sectioned")
-_WEAKER_MODE = {"json_schema": "json_object", "tools": "json_object", "json_object": "json"}
-_MAX_TOKENS = {
-    "title": 64,
-    "summary": 400,
-    "keywords": 200,
-    "themes": 120,
-    "signals": 900,
-    CARD: 3000,
-}
 _SENTENCE_END = re.compile("(?<=[.!?\u3002\uff01\uff1f])\\s")  # also CJK full stops
 
 Steps = Generator[dict[str, Any], ChatCompletion, ExtractionResult]
 
 
-@dataclass(frozen=True)
-class Settings:
-    """How to ask. Defaults depend on the endpoint: see `Extractor`."""
-
-    strategy: str
-    max_reasks: int
-    limits: CardLimits
-    temperature: float | None
-    reask_temperature: float | None
-    max_article_tokens: int
-    max_tokens: int | None
-    count_tokens: Callable[[str], int]
-
-    def token_limit(self, section: str) -> int:
-        return self.max_tokens or _MAX_TOKENS[section]
-
-
 @dataclass
 class _Run:
     article: Article
-    endpoint: Endpoint
+    profile: Profile
     prompts: Prompts
-    settings: Settings
     usage: Usage = field(default_factory=Usage)
     attempts: list[Attempt] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
@@ -83,13 +55,13 @@ class _Run:
         status = getattr(error, "status_code", None)
         reason = f"HTTP {status}" if status else type(error).__name__
         message = getattr(error, "message", None) or str(error)
-        weaker = _WEAKER_MODE.get(self.endpoint.mode)
+        weaker = self.profile.mode.weaker
         hint = ""
         if status in (400, 422) and weaker:
             hint = f" (if the endpoint lacks this structured-output mode, try --mode {weaker})"
         retries = self.usage.transport_retries
         # A proxy may echo the request, key included, into its error text.
-        message = redact(one_line(str(message)), self.endpoint.api_key)
+        message = redact(one_line(str(message)), self.profile.endpoint.api_key)
         text = f"the endpoint failed ({reason}; {retries} transport retries): {message}{hint}"
         return EndpointError(text, self.attempts, self.usage, status=status)
 
@@ -97,18 +69,18 @@ class _Run:
         started = time.perf_counter()
         version = self.prompts.version
         article = self._fit(self.article)
-        sections = SECTIONS if self.settings.strategy == "sectioned" else (CARD,)
+        sections = SECTIONS if self.profile.strategy is Strategy.SECTIONED else (CARD,)
         values: dict[str, Any] = {}
         for section in sections:
             values.update((yield from self._section(article, section)))
-        draft = CardDraft.model_validate(values, context={"limits": self.settings.limits})
+        draft = CardDraft.model_validate(values, context={"limits": self.profile.limits})
         card = SignalCard.from_draft(draft, link=article.url)
         return ExtractionResult(
             card=card,
             usage=self.usage,
-            model=self.endpoint.model,
-            mode=self.endpoint.mode,
-            strategy=self.settings.strategy,
+            model=self.profile.endpoint.model,
+            mode=self.profile.mode.value,
+            strategy=self.profile.strategy.value,
             prompt_version=version,
             article=replace(article, text=""),
             attempts=self.attempts,
@@ -119,31 +91,24 @@ class _Run:
     def _section(
         self, article: Article, section: str
     ) -> Generator[dict[str, Any], ChatCompletion, dict[str, Any]]:
-        limits, mode = self.settings.limits, self.endpoint.mode
-        # Small models (the embedded one, or any under the sectioned strategy) copy a schema's
-        # descriptions, so it stays out of their prompt and the task text shows the answer's
-        # shape; they end a list of sentences more reliably than one long summary; and where
-        # the endpoint enforces the schema as a grammar, length caps make every string end.
-        small = self.settings.strategy == "sectioned" or self.endpoint.embedded
-        grammar = self.endpoint.embedded or mode != "json_schema"
+        profile = self.profile
+        limits, mode, small = profile.limits, profile.mode, profile.small_model
         schema = card_schema(
             limits,
             SECTIONS if section == CARD else (section,),
             sentences=small,
-            max_lengths=small and grammar,
+            max_lengths=small and profile.enforces_grammar,
         )
-        shown = schema if schema_in_prompt(mode) and not small else None
+        shown = schema if profile.schema_in_prompt else None
         messages: list[Message] = self.prompts.messages(
             article, section, limits, shown, sentences=small
         )
         first = messages
-        task = messages[-1]["content"].replace(article.text, "")
-        tries = self.settings.max_reasks + 1
+        task = self.prompts.instructions(section, limits, shown, sentences=small)
+        tries = profile.max_reasks + 1
         carry: dict[str, list[Any]] = {}
         for attempt in range(tries):
-            temperature = (
-                self.settings.temperature if attempt == 0 else self.settings.reask_temperature
-            )
+            temperature = profile.temperature if attempt == 0 else profile.reask_temperature
             request = self._request(messages, section, schema, temperature, seed=attempt)
             completion = yield request
             self.usage.requests += 1
@@ -163,7 +128,7 @@ class _Run:
                 if reply.finish_reason == "length":
                     raise Invalid(
                         [
-                            f"the answer was cut off at {self.settings.token_limit(section)} "
+                            f"the answer was cut off at {profile.token_limit(section)} "
                             "tokens; answer briefly"
                         ]
                     )
@@ -202,7 +167,7 @@ class _Run:
         """Capable models fix an answer best when shown it with its errors. Small ones (the
         sectioned strategy) copy whatever answer is in context, so they get the first prompt
         again with the errors and the items already kept, and no earlier answer."""
-        if self.settings.strategy != "sectioned":
+        if self.profile.strategy is not Strategy.SECTIONED:
             feedback = self.prompts.reask(errors)
             return [*messages, {"role": "assistant", "content": raw or ""}, _user(feedback)]
         kept = [_label(item) for items in carry.values() for item in items]
@@ -217,26 +182,23 @@ class _Run:
         temperature: float | None,
         seed: int,
     ) -> dict[str, Any]:
+        profile = self.profile
         request: dict[str, Any] = {
-            "model": self.endpoint.model,
+            "model": profile.endpoint.model,
             "messages": messages,
-            **request_options(self.endpoint.mode, schema, f"signal_card_{section}"),
+            **request_options(profile.mode, schema, f"signal_card_{section}"),
         }
-        # OpenAI's newer models reject max_tokens; most compatible servers only know it.
-        limit_key = (
-            "max_tokens" if self.endpoint.host_kind == "compatible" else "max_completion_tokens"
-        )
-        request[limit_key] = self.settings.token_limit(section)
+        request[profile.token_limit_key] = profile.token_limit(section)
         if temperature is not None:
             request["temperature"] = temperature
-        if self.endpoint.embedded:
+        if profile.seeded:
             request["seed"] = seed
         return request
 
     def _fit(self, article: Article) -> Article:
         """Cut an article over the token budget at the last sentence end that fits, and say
         so on the result: a long report loses its tail, never the whole card."""
-        budget, count = self.settings.max_article_tokens, self.settings.count_tokens
+        budget, count = self.profile.max_article_tokens, self.profile.count_tokens
         # No token is longer than 16 characters in real text: the search starts from there.
         text = article.text[: budget * 16]
         total = count(text)
@@ -286,7 +248,7 @@ class Extractor:
 
     model, base_url, api_key: the endpoint; unset, the environment, then the embedded model.
     mode: json_schema | json_object | tools | json; unset, chosen per endpoint (and lowered
-        once if the endpoint rejects it).
+        once for the whole run if the endpoint rejects it).
     strategy: single | sectioned; unset, sectioned for the embedded model, else single.
     max_reasks: re-asks after a validation failure, per card or section.
     max_retries: transport retries per request (429, 5xx, timeouts, connection errors).
@@ -298,6 +260,9 @@ class Extractor:
         reasoning counts against it. prompts_dir: your own templates.
     throttle: pacing shared with other extractors (async only): a run-wide pause on 429 and
         optional request and token rate caps.
+
+    The policy is resolved once into `profile`; an extractor shared by many threads or tasks
+    is safe, because nothing about it changes mid-run except, once, a rejected mode.
     """
 
     def __init__(
@@ -319,39 +284,45 @@ class Extractor:
         retry_policy: RetryPolicy | None = None,
         throttle: Throttle | None = None,
     ) -> None:
-        self.endpoint = resolve(model, base_url, api_key, mode, timeout)
-        self._mode_chosen = mode is not None
-        embedded = self.endpoint.embedded
-        strategy = strategy or ("sectioned" if embedded else "single")
-        if strategy not in STRATEGIES:
-            raise ConfigError(
-                f"unknown strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}"
+        endpoint = resolve(model, base_url, api_key, timeout)
+        self._negotiation = Negotiation(
+            resolve_profile(
+                endpoint,
+                mode=mode,
+                strategy=strategy,
+                max_reasks=max_reasks,
+                limits=limits,
+                temperature=temperature,
+                max_article_tokens=max_article_tokens,
+                max_tokens=max_tokens,
             )
-        if max_reasks < 0:
-            raise ConfigError("max_reasks must be 0 or more")
-        # Deterministic first answers from the small local model; a little randomness on re-asks
-        # so it does not repeat the same mistake word for word.
-        first = temperature if temperature is not None else (0.0 if embedded else None)
-        self.settings = Settings(
-            strategy=strategy,
-            max_reasks=max_reasks,
-            limits=limits,
-            temperature=first,
-            reask_temperature=0.7 if embedded and temperature is None else first,
-            max_article_tokens=max_article_tokens or article_budget(self.endpoint),
-            max_tokens=max_tokens,
-            count_tokens=counter(self.endpoint),
         )
         self.prompts = Prompts(Path(prompts_dir) if prompts_dir else None)
         self.client = ModelClient(
-            self.endpoint, retry_policy or RetryPolicy(max_retries=max_retries), throttle
+            endpoint, retry_policy or RetryPolicy(max_retries=max_retries), throttle
         )
+
+    @property
+    def profile(self) -> Profile:
+        """The policy new extractions use (after any mode the endpoint rejected)."""
+        return self._negotiation.profile
+
+    @property
+    def notes(self) -> list[str]:
+        """What the run changed about the policy, such as a mode the endpoint rejected."""
+        return list(self._negotiation.notes)
+
+    def fingerprint(self) -> str:
+        return self.profile.fingerprint(self.prompts.version)
+
+    def _run(self, article: Article, profile: Profile, notes: list[str]) -> _Run:
+        return _Run(article, profile, self.prompts, warnings=[*article.warnings, *notes])
 
     def extract(self, article: str | Article) -> ExtractionResult:
         parsed = _as_article(article)
-        notes: list[str] = []
+        profile, notes = self.profile, list[str]()
         while True:
-            run = _Run(parsed, self.endpoint, self.prompts, self.settings, warnings=list(notes))
+            run = self._run(parsed, profile, notes)
             steps = run.steps()
             request = next(steps)
             try:
@@ -365,24 +336,24 @@ class Extractor:
                 result: ExtractionResult = done.value
                 return result
             except EndpointError as err:
-                notes.append(self._fall_back(err))
+                profile, note = self._negotiation.rejected(profile, err)
+                notes += [note] if note else []
 
     async def aextract(self, article: str | Article) -> ExtractionResult:
         parsed = _as_article(article)
-        notes: list[str] = []
+        profile, notes = self.profile, list[str]()
         while True:
-            pending = Pending(
-                _Run(parsed, self.endpoint, self.prompts, self.settings, warnings=list(notes))
-            )
+            pending = Pending(self._run(parsed, profile, notes))
             try:
                 return await self.aresume(pending)
             except EndpointError as err:
-                notes.append(self._fall_back(err))
+                profile, note = self._negotiation.rejected(profile, err)
+                notes += [note] if note else []
 
     def pending(self, article: str | Article) -> Pending:
         """An extraction stopped before its first request, for callers that send that request
         another way (the Batch API) and hand the answer to `aresume`."""
-        return Pending(_Run(_as_article(article), self.endpoint, self.prompts, self.settings))
+        return Pending(self._run(_as_article(article), self.profile, []))
 
     async def aresume(
         self, pending: Pending, completion: ChatCompletion | None = None
@@ -402,23 +373,6 @@ class Extractor:
         except StopIteration as done:
             result: ExtractionResult = done.value
             return result
-
-    def _fall_back(self, error: EndpointError) -> str:
-        """Re-raise `error` unless the endpoint rejected the default structured-output mode
-        before answering anything; then switch this extractor to the next weaker mode."""
-        weaker = _WEAKER_MODE.get(self.endpoint.mode)
-        if (
-            self._mode_chosen
-            or error.status not in (400, 422)
-            or error.usage.requests
-            or not weaker
-        ):
-            raise error
-        note = (
-            f"the endpoint rejected mode {self.endpoint.mode} (HTTP {error.status}); used {weaker}"
-        )
-        self.endpoint = replace(self.endpoint, mode=weaker)
-        return note
 
     def close(self) -> None:
         self.client.close()

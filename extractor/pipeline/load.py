@@ -27,15 +27,20 @@ import os
 import re
 import socket
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import BinaryIO
 
 import httpx2
+import lxml.etree
+import lxml.html
 import trafilatura
 from charset_normalizer import from_bytes
+from lxml.html import HtmlElement
 
 from extractor.core.article import Article
 from extractor.core.errors import InputError
@@ -54,6 +59,7 @@ _UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u
 _ODD_CHARS = re.compile("[\x00-\x08\x0e-\x1f\x7f-\x9f\ufffd]")
 _TEXT_TYPES = ("text/html", "application/xhtml+xml", "text/plain", "text/markdown")
 _HTML_START = re.compile(r"^\s*(?:<!doctype html|<html|<head|<body|<article|<div|<p[\s>])", re.I)
+_PARSERS = threading.local()  # lxml parsers must not be shared between threads
 _MD_TITLE = re.compile(r"^#\s+(.+?)\s*#*\s*$")
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset=["']?([\w-]+)""", re.I)
 # Typographic quotes and dashes, ellipsis, euro, bullet, guillemets, degree, pound, section,
@@ -116,7 +122,9 @@ def article_from_bytes(
     encoding: str | None = None,
 ) -> Article:
     """Decode `data` (`encoding` is what a server declared, if anything) and clean it."""
-    return article_from_text(_decode(data, name, encoding), name=name, html=html, url=url)
+    text, warnings = _decode(data, name, encoding)
+    article = article_from_text(text, name=name, html=html, url=url)
+    return replace(article, warnings=(*warnings, *article.warnings))
 
 
 def article_from_text(
@@ -133,10 +141,11 @@ def article_from_text(
     return Article(text=text, title=_title_line(text), url=url)
 
 
-def _decode(data: bytes, name: str, declared: str | None = None) -> str:
-    """UTF-8 and BOMs first, then what the server or a <meta charset> declared, then Windows
-    Western (what browsers assume for "latin-1"), and only then statistical detection, which
-    on short Western text guesses exotic code pages."""
+def _decode(data: bytes, name: str, declared: str | None = None) -> tuple[str, list[str]]:
+    """The text and what decoding had to repair. UTF-8 and BOMs first, then UTF-8 with a few
+    bad bytes (a stray Windows quote, a download cut mid-character), then what the server or
+    a <meta charset> declared, then Windows Western (what browsers assume for "latin-1"), and
+    only then statistical detection, which on short Western text guesses exotic code pages."""
     if not data.strip():
         raise _error(f"{name}: the article is empty")
     for bom, encoding in (
@@ -145,27 +154,44 @@ def _decode(data: bytes, name: str, declared: str | None = None) -> str:
         (codecs.BOM_UTF16_BE, "utf-16"),
     ):
         if data.startswith(bom):
-            return data.decode(encoding, errors="replace")
+            return data.decode(encoding, errors="replace"), []
     if b"\x00" in data[:8192]:
         raise _error(f"{name}: looks like binary data, not text")
     try:
-        return data.decode("utf-8")
+        return data.decode("utf-8"), []
     except UnicodeDecodeError:
         pass
+    mostly = _mostly_utf8(data)
+    if mostly is not None:
+        text, bad = mostly
+        return text, [f"{name}: {bad} invalid UTF-8 byte sequences replaced with U+FFFD"]
     meta = _META_CHARSET.search(data[:4096])
     for named in (declared, meta.group(1).decode("ascii") if meta else None):
         if named:
             try:
-                return data.decode(named)
+                return data.decode(named), []
             except (LookupError, UnicodeDecodeError):
                 pass
     western = data.decode("cp1252", errors="replace")
     if _looks_western(western):
-        return western
+        return western, []
     best = from_bytes(data[:200_000]).best()
     if best is None or best.encoding is None:
         raise _error(f"{name}: not text in any encoding we can recognise")
-    return data.decode(best.encoding, errors="replace")
+    return data.decode(best.encoding, errors="replace"), []
+
+
+def _mostly_utf8(data: bytes) -> tuple[str, int] | None:
+    """UTF-8 text with a few invalid sequences, decoded with those replaced, and how many.
+
+    Text in a legacy code page (é as the single byte E9) almost never forms a valid UTF-8
+    multi-byte sequence, so a page with at least as many valid ones as invalid is UTF-8 that
+    picked up a stray byte: decoding all of it as Windows-1252 would garble every other
+    non-ASCII character (a curly apostrophe becomes three letters) to fix one."""
+    text = data.decode("utf-8", errors="replace")
+    bad = text.count("\ufffd") - data.count(b"\xef\xbf\xbd")
+    valid = len(text) - len(text.encode("ascii", "ignore")) - text.count("\ufffd")
+    return (text, bad) if valid >= bad else None
 
 
 def _binary_share(text: str) -> float:
@@ -192,10 +218,36 @@ def _title_line(text: str) -> str | None:
     return None
 
 
+def _parse_html(html: str) -> HtmlElement | None:
+    """The page's tree, parsed with libxml2's depth and size limits lifted: a page of 500
+    nested <div>s is legal HTML whose text the default limit silently drops. Parsed from
+    UTF-8 bytes, since the text is decoded already (a string with an encoding declaration
+    is refused by lxml)."""
+    parser = getattr(_PARSERS, "parser", None)
+    if parser is None:
+        parser = _PARSERS.parser = lxml.html.HTMLParser(
+            encoding="utf-8",
+            huge_tree=True,
+            collect_ids=False,
+            default_doctype=False,
+            remove_comments=True,
+            remove_pis=True,
+        )
+    try:
+        return lxml.html.document_fromstring(html.encode("utf-8", "replace"), parser=parser)
+    except lxml.etree.ParserError:  # nothing parseable: "Document is empty"
+        return None
+
+
 def _from_html(html: str, name: str, url: str | None) -> Article:
     try:
-        body = trafilatura.extract(html, url=url, include_comments=False, favor_recall=True)
-        meta = trafilatura.extract_metadata(html, default_url=url) if body else None
+        tree = _parse_html(html)
+        meta = trafilatura.extract_metadata(tree, default_url=url) if tree is not None else None
+        body = (
+            trafilatura.extract(tree, url=url, include_comments=False, favor_recall=True)
+            if tree is not None
+            else None
+        )
     except Exception as err:  # a parser defeated by hostile markup (nesting, encodings)
         raise _error(f"{name}: could not parse the HTML ({type(err).__name__})") from None
     if not body or not body.strip():

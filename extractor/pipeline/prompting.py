@@ -100,5 +100,18 @@ class Prompts:
         )
         return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
+    def instructions(
+        self,
+        section: str,
+        limits: CardLimits,
+        schema: dict[str, Any] | None,
+        sentences: bool = False,
+    ) -> str:
+        """What the prompt says besides the article and its metadata: the text a model's
+        answer must not be copied from (a headline taken from the article is no echo)."""
+        task = self.render("task.j2", section=section, limits=limits, sentences=sentences)
+        schema_text = json.dumps(schema, ensure_ascii=False) if schema is not None else ""
+        return "\n".join((self.render("system.j2"), task, schema_text))
+
     def reask(self, errors: list[str], kept: list[str] | None = None) -> str:
         return self.render("reask.j2", errors=errors, kept=kept or [])

@@ -31,6 +31,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+import re
 import socket
 import struct
 import threading
@@ -48,6 +49,8 @@ from extractor.backends.client import RetryPolicy
 from extractor.backends.modes import TOOL_NAME
 from extractor.core.result import ExtractionResult
 from extractor.pipeline.extract import Extractor
+from extractor.pipeline.ground import sentences, terms
+from extractor.pipeline.validate import Invalid, decode_json
 
 # --------------------------------------------------------------------------------------------
 # The article and answers that validate against it.
@@ -79,23 +82,29 @@ KEYWORDS = [
     "battery storage",
 ]
 THEMES = ["Renewable Energy", "Rural Development", "Energy Access"]
+# A row whose evidence is this is answered with the article sentence (or its number, when the
+# request numbers them) that shares most words with the row: a model that quotes its source.
+CITE = "@cite"
 SIGNALS = [
     {
+        "evidence": CITE,
         "signal": "Villages switch to cooperative solar microgrids",
         "change": "Diesel generators to community-owned solar",
         "horizon_10y": "Off-grid regions powered mainly by local renewables",
         "driving_force": "Falling solar and battery costs",
     },
     {
+        "evidence": CITE,
         "signal": "Development bank funds rural electrification",
         "change": "State grids to financed local grids",
         "horizon_10y": "Blended finance as the default for rural power",
         "driving_force": "Energy access targets",
     },
     {
+        "evidence": CITE,
         "signal": "Tariffs collected through mobile money",
         "change": "Cash billing to digital micro-payments",
-        "horizon_10y": "Pay-as-you-go utilities across East Africa",
+        "horizon_10y": "Pay-as-you-go utilities across the region",
         "driving_force": "Mobile payment adoption",
     },
 ]
@@ -140,6 +149,20 @@ def card_dict(**overrides: Any) -> dict[str, Any]:
 def card_json(**overrides: Any) -> str:
     """A valid full card as the JSON string a model would answer."""
     return json.dumps(card_dict(**overrides))
+
+
+def quoted_card_json(text: str = ARTICLE, **overrides: Any) -> str:
+    """`card_json` with the rows' evidence already quoted from `text`, for answers that do
+    not pass through the fake server."""
+    card = card_dict(**overrides)
+    for row, evidence in zip(card["signals"], cite_rows(card, text), strict=True):
+        row["evidence"] = evidence
+    return json.dumps(card)
+
+
+def cells(row: dict[str, Any]) -> dict[str, Any]:
+    """A signal row without its evidence: what the seed format keeps."""
+    return {key: value for key, value in row.items() if key != "evidence"}
 
 
 def section_answers(summary_as_sentences: bool = True) -> list[str]:
@@ -378,6 +401,56 @@ def word_vector(text: str, dims: int = 64) -> list[float]:
 TALLY: Counter[str] = Counter()
 
 
+_ARTICLE = re.compile(r"<article>\n(.*?)\n</article>", re.S)
+_NUMBERED = re.compile(r"^\[(\d+)\] ", re.M)
+
+
+def cite_rows(answer: Any, text: str) -> list[Any]:
+    """The evidence for each `CITE` row of `answer`, in order: the sentence of `text` sharing
+    most words with the row, quoted, or its number when `text` is numbered."""
+    numbered = bool(_NUMBERED.match(text))
+    if numbered:
+        parts = _NUMBERED.split(text)[1:]
+        pieces = [(int(n), line.strip()) for n, line in zip(parts[::2], parts[1::2], strict=True)]
+    else:
+        pieces = [(0, text[a:b]) for a, b in sentences(text)]
+    found: list[Any] = []
+    rows = answer.get("signals", []) if isinstance(answer, dict) else []
+    for row in rows:
+        if isinstance(row, dict) and row.get("evidence") == CITE and pieces:
+            wanted = terms(" ".join(str(v) for k, v in row.items() if k != "evidence"))
+            number, sentence = max(pieces, key=lambda p: len(terms(p[1]) & wanted))
+            found.append(number if numbered else sentence)
+    return found
+
+
+def cited(step: Step, request: dict[str, Any]) -> Step:
+    """`step` with each `CITE` evidence in its answer replaced as `cite_rows` says, in the
+    answer's own text (code fences and prose around the JSON stay as they are)."""
+    if CITE not in json.dumps(step.body):
+        return step
+    message = step.body["choices"][0]["message"]
+    calls = message.get("tool_calls") or []
+    raw = calls[0]["function"]["arguments"] if calls else message.get("content")
+    if not isinstance(raw, str):
+        return step
+    user = next((m["content"] for m in request.get("messages", []) if m.get("role") == "user"), "")
+    found = _ARTICLE.search(user if isinstance(user, str) else "")
+    try:
+        answer = decode_json(raw)
+    except Invalid:
+        return step
+    evidence = iter(cite_rows(answer, found.group(1) if found else ""))
+    content = re.sub(re.escape(json.dumps(CITE)), lambda _: json.dumps(next(evidence, CITE)), raw)
+    body = json.loads(json.dumps(step.body))
+    target = body["choices"][0]["message"]
+    if calls:
+        target["tool_calls"][0]["function"]["arguments"] = content
+    else:
+        target["content"] = content
+    return Step(step.kind, step.status, step.headers, body, step.seconds)
+
+
 def _is_fault(step: Step) -> bool:
     """Anything but a well-formed, finished answer with text in it."""
     if step.kind != "completion" or step.status != 200 or not isinstance(step.body, dict):
@@ -492,6 +565,8 @@ class _Handler(BaseHTTPRequestHandler):
         if step.kind == "reset":
             self._reset()
             return
+        if step.kind == "completion" and isinstance(body, dict):
+            step = cited(step, body)
         if step.kind == "reset_mid_body":
             data = json.dumps(step.body).encode()
             try:

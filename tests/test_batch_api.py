@@ -19,13 +19,21 @@ from typing import Any
 import pytest
 
 from extractor.cli import main
-from tests.fakeserver import TALLY, card_json, completion_body, distinct_articles, read_jsonl
+from tests.fakeserver import (
+    TALLY,
+    card_json,
+    cited,
+    completion_body,
+    distinct_articles,
+    read_jsonl,
+    reply,
+)
 
 Answer = Callable[[int, dict[str, Any]], dict[str, Any]]
 
 
-def _good(_index: int, _body: dict[str, Any]) -> dict[str, Any]:
-    return {"status_code": 200, "body": completion_body(card_json())}
+def _good(_index: int, body: dict[str, Any]) -> dict[str, Any]:
+    return {"status_code": 200, "body": cited(reply(card_json()), body).body}
 
 
 class FakeBatchAPI:
@@ -94,7 +102,7 @@ class FakeBatchAPI:
                         self._json({k: v for k, v in batch.items() if k != "polls"})
                     else:
                         fake.live.append(json.loads(raw))
-                        self._json(completion_body(card_json()))
+                        self._json(cited(reply(card_json()), fake.live[-1]).body)
 
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._httpd.daemon_threads = True

@@ -69,7 +69,17 @@ def test_default_extractor_is_the_embedded_model_and_gives_a_card(
     assert extracted["embedded"] and extracted["strategy"] == "sectioned"
     result = extracted["sync"]
     card = SignalCard.model_validate(result["card"], context={"limits": ANY_COUNT})
-    assert SignalCard.from_markdown(card.to_markdown()) == card
+    assert SignalCard.from_markdown(card.to_markdown()).model_dump(exclude={"signals"}) == (
+        card.model_dump(exclude={"signals"})
+    )
+    # Every row cites a sentence of the text it was sent, and no exact span is off target.
+    text = result["article"]["text"]
+    for row in card.signals:
+        assert row.evidence
+        for span in row.evidence:
+            if span.match == "exact":
+                assert text[span.start : span.end] == span.text
+    assert result["grounding"]["rows"] == len(card.signals)
     assert len(card.keywords) >= 5 and len(card.themes) >= 2 and len(card.signals) >= 2
     assert result["usage"]["requests"] >= 5 and result["usage"]["completion_tokens"] > 0
     assert result["model"] == "smollm2-135m-instruct" and result["mode"] == "json_object"

@@ -13,7 +13,7 @@ from extractor.core.card import SignalCard
 from extractor.core.record import FailureRecord, ResultRecord
 from extractor.evaluate.calibrate import calibrate, load_pairs
 from extractor.evaluate.similarity import THRESHOLDS, make_similarity
-from tests.fakeserver import ARTICLE, FakeServer, card_json, reply
+from tests.fakeserver import ARTICLE, SIGNALS, FakeServer, card_dict, card_json, cells, reply
 
 pytestmark = pytest.mark.native("minilm")
 
@@ -176,7 +176,7 @@ def test_an_empty_gold_folder_is_a_usage_error(tmp_path: Path) -> None:
 def solar_manifest(tmp_path: Path) -> Path:
     """One gold document whose article the fake server's card was written for."""
     (tmp_path / "solar.txt").write_text(ARTICLE)
-    card = SignalCard.model_validate_json(card_json())
+    card = SignalCard.model_validate({**card_dict(), "signals": [cells(r) for r in SIGNALS]})
     (tmp_path / "solar_gold.txt").write_text(card.to_markdown())
     manifest = tmp_path / "manifest.jsonl"
     entry = {"id": "solar", "gold": "solar_gold.txt", "article": "solar.txt"}

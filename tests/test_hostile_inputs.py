@@ -39,7 +39,12 @@ from tests.fakeserver import (
 )
 
 ROOT = Path(__file__).resolve().parent.parent
-ENDPOINT = ("--model", "fake-model", "--mode", "json_schema", "--strategy", "single")
+# The fake answers the same solar card whatever the article: its rows are flagged as
+# unsupported rather than re-asked, so one request is one answer.
+ENDPOINT = (
+    "--model", "fake-model", "--mode", "json_schema", "--strategy", "single",
+    "--ungrounded", "flag",
+)  # fmt: skip
 
 
 @pytest.fixture(autouse=True)
@@ -407,7 +412,7 @@ def test_pipes_and_line_breaks_in_cells_round_trip(
     server.play(reply(json.dumps(card_dict(signals=PIPE_ROWS))))
     run = run_extract(capsys, server, path)
     card = assert_card(run)
-    assert [row.model_dump() for row in card.signals] == _expected_rows()
+    assert [row.model_dump(exclude={"evidence"}) for row in card.signals] == _expected_rows()
     table = run.out.split("## Signals", 1)[1].strip().splitlines()
     assert len(table) == 2 + len(PIPE_ROWS)  # header, separator, one line per row
     for line in table:
@@ -415,7 +420,8 @@ def test_pipes_and_line_breaks_in_cells_round_trip(
     # The JSON output carries the same cells, unescaped.
     run = run_extract(capsys, server, path, "--format", "json")
     assert run.code == 0, run.err
-    assert json.loads(run.out)["card"]["signals"] == _expected_rows()
+    rows = json.loads(run.out)["card"]["signals"]
+    assert [{k: v for k, v in row.items() if k != "evidence"} for row in rows] == _expected_rows()
 
 
 @pytest.mark.parametrize(
@@ -562,7 +568,8 @@ def test_a_real_process_keeps_stderr_to_one_line(server: FakeServer, corpus: Pat
         [*base, str(corpus / "page.html"), *tail], capture_output=True, text=True, env=env, cwd=ROOT
     )
     assert good.returncode == 0, good.stderr
-    assert good.stderr == ""
+    # The fake's solar card says things this page does not: warnings, one line each.
+    assert all(line.startswith("warning: ") for line in good.stderr.splitlines()), good.stderr
     assert SignalCard.from_markdown(good.stdout).to_markdown() == good.stdout
 
 

@@ -32,12 +32,13 @@ def test_a_long_article_is_cut_at_a_sentence_end_with_a_warning(server: FakeServ
     assert SENTENCE * 3 in sent and SENTENCE * 400 not in sent
     kept = sent[sent.index(SENTENCE) : sent.index("</article>")]
     assert kept.rstrip().endswith("output.")  # a whole sentence, not a cut word
-    assert len(warnings) == 1 and "truncated" in warnings[0] and "600 tokens" in warnings[0]
+    (cut,) = [warning for warning in warnings if "truncated" in warning]
+    assert "600 tokens" in cut
 
 
 def test_an_article_within_the_budget_is_untouched(server: FakeServer) -> None:
     _, warnings = _extract(server, ARTICLE, budget=None)
-    assert warnings == []
+    assert not any("truncated" in warning for warning in warnings)
 
 
 def test_one_endless_sentence_is_cut_inside_it(server: FakeServer) -> None:

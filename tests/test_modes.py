@@ -18,14 +18,17 @@ from extractor.core.schema import card_schema
 from extractor.pipeline.extract import Extractor
 from tests.fakeserver import (
     ARTICLE,
+    SIGNALS,
     TITLE,
     FakeServer,
     bad_request,
     card_json,
+    cells,
     completion_body,
     extract_from,
     fast_policy,
     make_extractor,
+    quoted_card_json,
     reply,
     tool_call,
 )
@@ -86,7 +89,9 @@ def test_tools_mode_forces_the_function_and_reads_its_arguments(server: FakeServ
     assert body["tool_choice"] == {"type": "function", "function": {"name": TOOL_NAME}}
     # The message content is null: the card can only have come from the tool call.
     assert result.card.title == TITLE
-    assert result.attempts[-1].raw == card_json()
+    answered = json.loads(result.attempts[-1].raw or "")
+    assert [cells(row) for row in answered["signals"]] == [cells(row) for row in SIGNALS]
+    assert all(row["evidence"] in ARTICLE for row in answered["signals"])
     assert result.mode == "tools"
 
 
@@ -148,7 +153,7 @@ def test_api_openai_com_gets_max_completion_tokens(monkeypatch: pytest.MonkeyPat
 
     def complete(request: dict[str, Any], on_retry: Any) -> ChatCompletion:
         sent.append(request)
-        return ChatCompletion.model_validate(completion_body(card_json()))
+        return ChatCompletion.model_validate(completion_body(quoted_card_json()))
 
     # Nothing leaves the machine: the transport layer is replaced, the request is recorded.
     monkeypatch.setattr(extractor.client, "complete", complete)
@@ -204,7 +209,8 @@ def test_nothing_configured_means_the_embedded_model() -> None:
     assert endpoint.host_kind == "embedded"
     profile = resolve_profile(endpoint)
     assert profile.mode is Mode.JSON_OBJECT and profile.strategy is Strategy.SECTIONED
-    assert profile.small_model and profile.enforces_grammar and profile.seeded
+    assert profile.small_model and profile.takes_length_caps and profile.seeded
+    assert profile.cites_sentences
     assert profile.temperature == 0.0 and profile.reask_temperature == 0.7
 
 

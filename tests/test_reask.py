@@ -11,6 +11,7 @@ from extractor.core.article import Article
 from extractor.core.errors import EndpointError, ExtractionError
 from extractor.core.schema import SECTIONS
 from extractor.pipeline.extract import aextract_article, extract_article
+from extractor.pipeline.ground import Aligner
 from tests.fakeserver import (
     ARTICLE,
     KEYWORDS,
@@ -20,6 +21,7 @@ from tests.fakeserver import (
     TITLE,
     FakeServer,
     card_json,
+    cells,
     extract_from,
     extractor_options,
     make_extractor,
@@ -192,7 +194,10 @@ def test_sectioned_strategy_asks_once_per_section(server: FakeServer) -> None:
     assert card.summary == SUMMARY  # the sentences are joined into one paragraph
     assert card.keywords == KEYWORDS
     assert card.themes == THEMES
-    assert [row.model_dump() for row in card.signals] == SIGNALS
+    assert [row.model_dump(exclude={"evidence"}) for row in card.signals] == [
+        cells(row) for row in SIGNALS
+    ]
+    assert all(row.grounded for row in card.signals)
 
     assert SECTIONS == ("title", "summary", "keywords", "themes", "signals")
     for body, section in zip(server.bodies, SECTIONS, strict=True):
@@ -202,7 +207,10 @@ def test_sectioned_strategy_asks_once_per_section(server: FakeServer) -> None:
 
     users = [r.user_text for r in server.requests]
     prefix = _common_prefix(users)
-    assert ARTICLE in prefix  # the article comes first, so servers can reuse the cached prefix
+    # The article comes first (its sentences numbered, for the rows to cite), so servers can
+    # reuse the cached prefix.
+    numbered = Aligner(ARTICLE).numbered()
+    assert numbered in prefix and numbered.startswith("[1] Solar Microgrids")
     assert all(u.startswith(prefix) for u in users)
     assert len({u[len(prefix) :] for u in users}) == 5  # only the task differs
 

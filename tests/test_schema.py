@@ -11,6 +11,8 @@ import pytest
 from extractor import CardLimits
 from extractor.core.card import ANY_COUNT, DEFAULT_LIMITS, CardDraft
 from extractor.core.schema import SECTIONS, card_schema
+from extractor.pipeline.ground import Aligner
+from extractor.pipeline.validate import check_section
 
 VARIANTS = [
     pytest.param({}, id="default"),
@@ -70,7 +72,8 @@ def test_max_lengths_cap_every_bounded_string() -> None:
     assert props["summary"]["items"]["maxLength"] > 0
     assert props["keywords"]["items"]["maxLength"] > 0
     assert props["themes"]["items"]["maxLength"] > 0
-    assert all(cell["maxLength"] > 0 for cell in props["signals"]["items"]["properties"].values())
+    row = props["signals"]["items"]["properties"]
+    assert all(row[cell]["maxLength"] > 0 for cell in row if cell != "evidence")
     # A one-string summary stays uncapped even with max_lengths.
     assert "maxLength" not in card_schema(DEFAULT_LIMITS, max_lengths=True)["properties"]["summary"]
 
@@ -105,8 +108,17 @@ def test_full_schema_lists_every_section_in_order() -> None:
     schema = card_schema(DEFAULT_LIMITS)
     assert list(schema["properties"]) == list(SECTIONS) == schema["required"]
     row = schema["properties"]["signals"]["items"]
-    assert list(row["properties"]) == ["signal", "change", "horizon_10y", "driving_force"]
+    # The source first, so the model picks it before it writes the row.
+    assert list(row["properties"]) == [
+        "evidence", "signal", "change", "horizon_10y", "driving_force"
+    ]  # fmt: skip
     assert all(p["type"] == "string" and p["description"] for p in row["properties"].values())
+
+
+def test_small_models_cite_one_of_the_articles_sentences_by_number() -> None:
+    schema = card_schema(DEFAULT_LIMITS, ["signals"], citations="sentence", sentence_count=7)
+    evidence = schema["properties"]["signals"]["items"]["properties"]["evidence"]
+    assert evidence["type"] == "integer" and evidence["enum"] == [1, 2, 3, 4, 5, 6, 7]
 
 
 @pytest.mark.parametrize("sections", [["keywords"], ["title", "signals"]])
@@ -134,12 +146,14 @@ SAMPLE = {
     "themes": ["Energy Transition", "Grid Stability"],
     "signals": [
         {
+            "evidence": "Rooftop solar runs the grid",
             "signal": "Solar runs the grid",
             "change": "From coal to solar",
             "horizon_10y": "Fossil-free grid",
             "driving_force": "Cheap panels",
         },
         {
+            "evidence": "Batteries keep it stable",
             "signal": "Remote inverter shutdown",
             "change": "From passive to managed homes",
             "horizon_10y": "Grid-managed households",
@@ -153,8 +167,13 @@ def test_sample_satisfying_the_schema_is_a_valid_draft() -> None:
     jsonschema = pytest.importorskip("jsonschema")
     schema = card_schema(DEFAULT_LIMITS)
     jsonschema.validate(SAMPLE, schema)
-    draft = CardDraft.model_validate(SAMPLE)
-    assert draft.model_dump() == SAMPLE
+    article = SAMPLE["summary"]
+    values, _ = check_section(json.dumps(SAMPLE), "card", DEFAULT_LIMITS, aligner=Aligner(article))
+    draft = CardDraft.model_validate(values)
+    assert draft.title == SAMPLE["title"] and draft.keywords == SAMPLE["keywords"]
+    for row, given in zip(draft.signals, SAMPLE["signals"], strict=True):
+        (span,) = row.evidence
+        assert span.match == "exact" and article[span.start : span.end] == given["evidence"]
     too_few = {**SAMPLE, "keywords": SAMPLE["keywords"][:4]}
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(too_few, schema)

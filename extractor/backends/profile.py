@@ -50,8 +50,19 @@ class Strategy(StrEnum):
     SECTIONED = "sectioned"
 
 
+class Ungrounded(StrEnum):
+    """What to do with a signal row the article does not support: keep it as it is, flag it
+    in the warnings, drop it, or re-ask the model once with the reason and then flag it."""
+
+    KEEP = "keep"
+    FLAG = "flag"
+    DROP = "drop"
+    REASK = "reask"
+
+
 MODES = tuple(mode.value for mode in Mode)
 STRATEGIES = tuple(strategy.value for strategy in Strategy)
+UNGROUNDED = tuple(policy.value for policy in Ungrounded)
 # Completion caps per section: long enough for a good answer, short enough that a small model
 # looping inside a string stops.
 _MAX_TOKENS = {
@@ -76,6 +87,7 @@ class Profile:
     reask_temperature: float | None
     max_article_tokens: int
     max_tokens: int | None
+    ungrounded: Ungrounded
     count_tokens: Callable[[str], int] = field(compare=False, repr=False)
 
     @property
@@ -85,16 +97,30 @@ class Profile:
         return self.strategy is Strategy.SECTIONED or self.endpoint.embedded
 
     @property
-    def enforces_grammar(self) -> bool:
-        """Whether the endpoint compiles the schema into a decoding grammar, so that length
-        caps make every string end (OpenAI's strict mode rejects maxLength instead)."""
-        return self.endpoint.embedded or self.mode is not Mode.JSON_SCHEMA
+    def enforces_schema(self) -> bool:
+        """Whether the request carries the schema for the endpoint to decode by: every mode
+        but plain `json` (OpenAI ignores a json_object schema; llama.cpp and vLLM do not)."""
+        return self.mode is not Mode.JSON
+
+    @property
+    def takes_length_caps(self) -> bool:
+        """Whether `maxLength` caps may go into the schema, so that a small model looping
+        inside a string still ends it: OpenAI's and Azure's strict mode rejects them, while
+        grammar-based servers (llama.cpp, vLLM, Ollama) enforce them."""
+        strict_subset = self.endpoint.host_kind in ("openai", "azure")
+        return self.mode is not Mode.JSON_SCHEMA or not strict_subset
 
     @property
     def schema_in_prompt(self) -> bool:
         """Modes whose API does not carry the schema to the model need it in the prompt; small
         models never see it, because they copy it."""
         return self.mode in (Mode.JSON, Mode.JSON_OBJECT) and not self.small_model
+
+    @property
+    def cites_sentences(self) -> bool:
+        """Small models cite the number of an article sentence, which an enforced schema
+        restricts to sentences that exist; the others quote the article verbatim."""
+        return self.small_model and self.enforces_schema
 
     @property
     def token_limit_key(self) -> str:
@@ -133,6 +159,7 @@ class Profile:
             "max_tokens": self.max_tokens,
             "max_reasks": self.max_reasks,
             "max_article_tokens": self.max_article_tokens,
+            "ungrounded": self.ungrounded.value,
         }
         return json.dumps(config, sort_keys=True)
 
@@ -147,8 +174,13 @@ def resolve_profile(
     temperature: float | None = None,
     max_article_tokens: int | None = None,
     max_tokens: int | None = None,
+    ungrounded: str = Ungrounded.REASK,
 ) -> Profile:
     """The policy for `endpoint`; unset options take the endpoint's defaults."""
+    if ungrounded not in UNGROUNDED:
+        raise ConfigError(
+            f"unknown ungrounded policy {ungrounded!r}; choose one of {', '.join(UNGROUNDED)}"
+        )
     if mode is not None and mode not in MODES:
         raise ConfigError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
     if strategy is not None and strategy not in STRATEGIES:
@@ -174,6 +206,7 @@ def resolve_profile(
         reask_temperature=0.7 if embedded and temperature is None else first,
         max_article_tokens=max_article_tokens or article_budget(endpoint),
         max_tokens=max_tokens,
+        ungrounded=Ungrounded(ungrounded),
         count_tokens=counter(endpoint),
     )
 

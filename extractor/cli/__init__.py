@@ -33,6 +33,7 @@ COMMANDS = {
     "export": "export",
     "eval": "evaluate",
     "calibrate": "evaluate",
+    "view": "view",
 }
 
 

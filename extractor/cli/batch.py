@@ -84,6 +84,7 @@ def run(args: argparse.Namespace) -> int:
         base_url=args.base_url,
         mode=args.mode,
         strategy=args.strategy,
+        ungrounded=args.ungrounded,
     )
     progress = Progress(count(args.inputs), batch.summary, quiet=args.quiet)
 

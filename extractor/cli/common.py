@@ -6,7 +6,7 @@ import argparse
 import os
 from typing import TypeAlias
 
-from extractor.backends.profile import MODES, STRATEGIES
+from extractor.backends.profile import MODES, STRATEGIES, UNGROUNDED, Ungrounded
 from extractor.pipeline.load import ALLOW_PRIVATE_URLS
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -21,6 +21,13 @@ def add_endpoint_flags(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--mode", choices=MODES, help="how the endpoint is asked for JSON")
     parser.add_argument("--strategy", choices=STRATEGIES, help="one request, or one per section")
+    parser.add_argument(
+        "--ungrounded",
+        choices=UNGROUNDED,
+        default=Ungrounded.REASK.value,
+        help="signal rows the article does not support: keep, flag (a warning), drop, or "
+        "reask once then flag (default)",
+    )
 
 
 def add_url_flag(parser: argparse.ArgumentParser) -> None:

@@ -159,6 +159,7 @@ def _extract(
         base_url=args.base_url,
         mode=args.mode,
         strategy=args.strategy,
+        ungrounded=args.ungrounded,
     )
     keys: dict[str, str] = {}
     started = time.perf_counter()
@@ -230,6 +231,12 @@ def _print_summary(summary: dict[str, Any], out: Path) -> None:
         print(f"{name:<10} {field['mean']:.3f}  [{field['low']:.3f}, {field['high']:.3f}]")
     if summary.get("judge"):
         print(f"{'judge':<10} {summary['judge']['mean']:.3f}")
+    for name, ci in summary["reference_free_ci"].items():
+        if ci is not None:
+            print(
+                f"{name} {ci['mean']:.3f}  [{ci['low']:.3f}, {ci['high']:.3f}] "
+                f"over {ci['documents']} documents (reference-free)"
+            )
     print(f"report: {out / 'report.html'}")
 
 
@@ -239,6 +246,11 @@ def _print_comparison(comparison: Comparison) -> None:
         print(
             f"{name:<10} {diff.delta:+.3f}  [{diff.low:+.3f}, {diff.high:+.3f}]  "
             f"p={diff.p_value:.3f}  {diff.verdict}"
+        )
+    for name, diff in comparison.reference_free.items():
+        print(
+            f"{name} {diff.delta:+.3f}  [{diff.low:+.3f}, {diff.high:+.3f}]  "
+            f"p={diff.p_value:.3f}  {diff.verdict} (reference-free, not a gate)"
         )
     for doc in comparison.documents:
         changed = {k: v for k, v in doc["fields"].items() if v}

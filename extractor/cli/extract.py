@@ -33,7 +33,11 @@ def add_parsers(commands: Commands) -> None:
 def run(args: argparse.Namespace) -> int:
     apply_url_flag(args)
     extractor = Extractor(
-        model=args.model, base_url=args.base_url, mode=args.mode, strategy=args.strategy
+        model=args.model,
+        base_url=args.base_url,
+        mode=args.mode,
+        strategy=args.strategy,
+        ungrounded=args.ungrounded,
     )
     article = load_article(args.source)
     try:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
@@ -71,6 +71,27 @@ def _check_count(count: int, field: str, info: ValidationInfo) -> None:
         raise ValueError(f"allows at most {high} {field}, got {count}")
 
 
+Match = Literal["exact", "fuzzy", "none"]
+
+
+class Evidence(BaseModel):
+    """Where in the article a signal row comes from: `start` and `end` are character offsets
+    into `ExtractionResult.article.text`, the exact text the model was sent.
+
+    `exact`: `text` is `article.text[start:end]`, found as the model cited it (up to case,
+    quote marks, dashes and spacing). `fuzzy`: the closest passage to a citation that was not
+    found as given; `text` is still that passage of the article. `none`: the citation is not
+    in the article, or it is but shares nothing with the row it should support; `text` is
+    what the model gave, with the offsets of the passage it pointed at, if any."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    text: str
+    start: int | None
+    end: int | None
+    match: Match
+
+
 class SignalRow(BaseModel):
     """One row of the signals table: Signal | Change | 10y horizon | Driving force."""
 
@@ -80,6 +101,8 @@ class SignalRow(BaseModel):
     change: str = Field(description="The shift it represents, written 'from X to Y' style.")
     horizon_10y: str = Field(description="Where this could lead within ten years.")
     driving_force: str = Field(description="The underlying force pushing the change.")
+    # Where the article says it; kept in JSON and the viewer, never in the seed format.
+    evidence: list[Evidence] = Field(default_factory=list)
 
     @field_validator("signal", "change", "horizon_10y", "driving_force")
     @classmethod
@@ -91,6 +114,11 @@ class SignalRow(BaseModel):
 
     def cells(self) -> tuple[str, str, str, str]:
         return (self.signal, self.change, self.horizon_10y, self.driving_force)
+
+    @property
+    def grounded(self) -> bool:
+        """Some of its evidence was found in the article and supports it."""
+        return any(span.match != "none" for span in self.evidence)
 
 
 class CardDraft(BaseModel):

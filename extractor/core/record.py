@@ -40,11 +40,15 @@ def article_key(article: Article, fingerprint: str) -> str:
 
 
 class RecordArticle(BaseModel):
+    """The article's metadata, and `text`: the exact text the model was sent, which every
+    evidence offset of the card points into (a copied card keeps its original's)."""
+
     model_config = ConfigDict(extra="ignore")
 
     title: str | None = None
     url: str | None = None
     date: str | None = None
+    text: str = ""
 
 
 class ResultRecord(BaseModel):
@@ -69,6 +73,7 @@ class ResultRecord(BaseModel):
     attempts: int = 0
     cached: bool = False
     duplicate_of: str | None = None
+    grounding: dict[str, Any] | None = None  # `Grounding.as_dict()`
 
     @classmethod
     def of(
@@ -80,7 +85,9 @@ class ResultRecord(BaseModel):
             reference=reference(article.url, article.text),
             source=source,
             card=result.card,
-            article=RecordArticle(title=article.title, url=article.url, date=article.date),
+            article=RecordArticle(
+                title=article.title, url=article.url, date=article.date, text=result.article.text
+            ),
             usage=result.usage.as_dict(),
             model=result.model,
             mode=result.mode,
@@ -89,6 +96,7 @@ class ResultRecord(BaseModel):
             warnings=result.warnings,
             seconds=round(result.seconds, 3),
             attempts=len(result.attempts),
+            grounding=result.grounding.as_dict(),
         )
 
     @classmethod

@@ -20,10 +20,39 @@ class Attempt:
     finish_reason: str | None = None
 
 
+@dataclass(frozen=True)
+class Grounding:
+    """Reference-free quality of a card, measured against its own article: which share of
+    its signal rows the article supports, and which of its names the article never says."""
+
+    rows: int = 0
+    grounded_rows: int = 0
+    names: int = 0
+    unsupported_names: tuple[str, ...] = ()
+
+    @property
+    def grounded_rate(self) -> float | None:
+        return self.grounded_rows / self.rows if self.rows else None
+
+    @property
+    def unsupported_name_rate(self) -> float | None:
+        return len(self.unsupported_names) / self.names if self.names else None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "grounded_rate": self.grounded_rate,
+            "unsupported_name_rate": self.unsupported_name_rate,
+            "rows": self.rows,
+            "grounded_rows": self.grounded_rows,
+            "names": self.names,
+            "unsupported_names": list(self.unsupported_names),
+        }
+
+
 @dataclass
 class ExtractionResult:
-    """A card with its provenance: `article` holds the input's metadata (its text is left
-    out so that results stay small)."""
+    """A card with its provenance. `article.text` is the exact text the model was sent (after
+    any cut to the token budget): every evidence offset in the card points into it."""
 
     card: SignalCard
     usage: Usage
@@ -35,6 +64,7 @@ class ExtractionResult:
     attempts: list[Attempt] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    grounding: Grounding = field(default_factory=Grounding)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -43,7 +73,9 @@ class ExtractionResult:
                 "title": self.article.title,
                 "url": self.article.url,
                 "date": self.article.date,
+                "text": self.article.text,
             },
+            "grounding": self.grounding.as_dict(),
             "usage": self.usage.as_dict(),
             "model": self.model,
             "mode": self.mode,

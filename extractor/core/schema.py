@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from functools import cache
-from typing import Any
+from typing import Any, Literal
 
 from extractor.core.card import CardDraft, CardLimits
 
@@ -22,17 +22,29 @@ SECTIONS = ("title", "summary", "keywords", "themes", "signals")
 _MAX_LENGTHS = {"title": 100, "item": 40, "cell": 80, "sentence": 220}
 
 
+Citations = Literal["quote", "sentence"]
+_QUOTE = "The sentence of the article this row comes from, copied word for word."
+_SENTENCE = "The number of the article sentence this row comes from."
+
+
 def card_schema(
     limits: CardLimits,
     sections: Iterable[str] = SECTIONS,
     *,
     sentences: bool = False,
     max_lengths: bool = False,
+    citations: Citations = "quote",
+    sentence_count: int = 0,
 ) -> dict[str, Any]:
     """The strict schema of `CardDraft`, restricted to `sections`.
 
     `sentences` asks for the summary as a list of 3-5 sentences, which a small model ends far
-    more reliably than one long string; the validate stage joins them."""
+    more reliably than one long string; the validate stage joins them.
+
+    Each signal row starts with its `evidence`, so the model picks its source before it
+    writes the row: a verbatim quote, or with `citations="sentence"` the number of one of the
+    article's `sentence_count` numbered sentences, which a grammar-enforcing endpoint can only
+    answer with a sentence that exists."""
     full = _draft_schema()
     defs = full.get("$defs", {})
     wanted = list(sections)
@@ -54,6 +66,19 @@ def card_schema(
             "minItems": 3,
             "maxItems": 5,
         }
+    if "signals" in properties:
+        row = properties["signals"]["items"]
+        cells = {k: v for k, v in row["properties"].items() if k != "evidence"}
+        if citations == "sentence":
+            cite: dict[str, Any] = {
+                "description": _SENTENCE,
+                "type": "integer",
+                "enum": list(range(1, max(sentence_count, 1) + 1)),
+            }
+        else:
+            cite = {"description": _QUOTE, "type": "string"}
+        row["properties"] = {"evidence": cite, **cells}
+        row["required"] = list(row["properties"])
     if max_lengths:
         _cap_lengths(properties)
     return {
@@ -94,5 +119,6 @@ def _cap_lengths(properties: dict[str, Any]) -> None:
         elif name in ("keywords", "themes"):
             node["items"]["maxLength"] = _MAX_LENGTHS["item"]
         elif name == "signals":
-            for cell in node["items"]["properties"].values():
-                cell["maxLength"] = _MAX_LENGTHS["cell"]
+            for cell, rule in node["items"]["properties"].items():
+                if cell != "evidence":
+                    rule["maxLength"] = _MAX_LENGTHS["cell"]

@@ -4,12 +4,13 @@ lies below zero), so CI fails on a worse prompt, not on a noisy sample."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from extractor.core.errors import InputError
 from extractor.evaluate.metrics import FIELDS
+from extractor.evaluate.run import REFERENCE_FREE
 from extractor.evaluate.stats import Difference, paired
 from extractor.store.jsonl import records
 
@@ -24,6 +25,8 @@ class Comparison:
     only_here: list[str]
     only_baseline: list[str]
     tolerance: float
+    # Reported, never a gate: a higher grounded rate and a lower name rate are better.
+    reference_free: dict[str, Difference] = field(default_factory=dict)
 
     @property
     def regressions(self) -> list[str]:
@@ -42,6 +45,7 @@ class Comparison:
             "documents": self.documents,
             "only_here": self.only_here,
             "only_baseline": self.only_baseline,
+            "reference_free": {name: d.as_dict() for name, d in self.reference_free.items()},
         }
 
 
@@ -78,6 +82,18 @@ def compare(
         }
         for doc_id in shared
     ]
+    reference_free = {}
+    for name in REFERENCE_FREE:
+        both = [
+            (base_value, here_value)
+            for doc_id in shared
+            if (base_value := (base[doc_id].get("reference_free") or {}).get(name)) is not None
+            and (here_value := (here[doc_id].get("reference_free") or {}).get(name)) is not None
+        ]
+        if len(both) >= 2:
+            reference_free[name] = paired(
+                [b for b, _ in both], [h for _, h in both], name == "grounded_rate"
+            )
     return Comparison(
         baseline=str(baseline_dir),
         fields=fields,
@@ -85,4 +101,5 @@ def compare(
         only_here=sorted(set(here) - set(base)),
         only_baseline=sorted(set(base) - set(here)),
         tolerance=tolerance,
+        reference_free=reference_free,
     )

@@ -35,6 +35,7 @@ class Prediction:
     model: str | None = None
     prompt_version: str | None = None
     warnings: list[str] = field(default_factory=list)
+    article_text: str | None = None  # the text the model was sent, when the results hold it
 
 
 def _read_card(path: Path) -> SignalCard:
@@ -115,6 +116,11 @@ def _from_results(path: Path, keys: dict[str, str] | None) -> dict[str, Predicti
     for record in read_results(path):
         if wanted(record.id, record.key):
             found[record.id] = Prediction(
-                record.card, None, record.model, record.prompt_version, record.warnings
+                record.card,
+                None,
+                record.model,
+                record.prompt_version,
+                record.warnings,
+                record.article.text or None,
             )
     return found

@@ -128,6 +128,11 @@ def _markdown(
             ["metric", "mean"], [[name, _num(v)] for name, v in summary["secondary"].items()]
         )
 
+    lines += ["### Reference-free (each card against its own article, no gold card)", ""]
+    lines += _md_table(
+        ["metric", "mean", "95% CI", "documents"], [list(row) for row in _reference_free(summary)]
+    )
+
     lines += ["## Documents", ""]
     lines += _md_table(
         ["id", *_SCORES, "error"],
@@ -141,17 +146,25 @@ def _markdown(
     return "\n".join(lines)
 
 
-def _markdown_comparison(comparison: dict[str, Any]) -> list[str]:
-    regressions = comparison["regressions"]
-    lines = [
-        f"## Against baseline {_md(comparison['baseline'])}",
-        "",
-        f"Tolerance {comparison['tolerance']:g}. Regressions: "
-        + (f"**{', '.join(regressions)}**" if regressions else "none"),
-        "",
-    ]
-    lines += _md_table(
-        ["field", "delta", "95% CI", "p-value", "verdict", "documents"],
+def _reference_free(summary: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    """grounded_rate: share of signal rows the article supports; unsupported_name_rate: share
+    of the card's names the article never says. A figure a card cannot have is left out."""
+    rows = []
+    for name, ci in (summary.get("reference_free_ci") or {}).items():
+        if ci is None:
+            rows.append((name, "n/a", "", "0"))
+        else:
+            rows.append(
+                (name, _num(ci["mean"]), _interval(ci["low"], ci["high"]), str(ci["documents"]))
+            )
+    return rows
+
+
+def _differences(
+    what: str, differences: dict[str, dict[str, Any]], regressions: list[str]
+) -> list[str]:
+    return _md_table(
+        [what, "delta", "95% CI", "p-value", "verdict", "documents"],
         [
             [
                 name,
@@ -161,9 +174,24 @@ def _markdown_comparison(comparison: dict[str, Any]) -> list[str]:
                 d["verdict"] + (" (regression)" if name in regressions else ""),
                 str(d["documents"]),
             ]
-            for name, d in comparison["fields"].items()
+            for name, d in differences.items()
         ],
     )
+
+
+def _markdown_comparison(comparison: dict[str, Any]) -> list[str]:
+    regressions = comparison["regressions"]
+    lines = [
+        f"## Against baseline {_md(comparison['baseline'])}",
+        "",
+        f"Tolerance {comparison['tolerance']:g}. Regressions: "
+        + (f"**{', '.join(regressions)}**" if regressions else "none"),
+        "",
+    ]
+    lines += _differences("field", comparison["fields"], regressions)
+    if comparison.get("reference_free"):
+        lines += ["### Reference-free, against the baseline (reported, not a gate)", ""]
+        lines += _differences("metric", comparison["reference_free"], [])
     lines += ["### Per-document deltas", ""]
     lines += _md_table(
         ["id", *_SCORES],
@@ -200,6 +228,7 @@ def _html(
         warnings=summary["warnings"],
         chart=_field_chart(summary, comparison),
         secondary=[(name, _num(v)) for name, v in summary["secondary"].items()],
+        reference_free=_reference_free(summary),
         scores=_SCORES,
         documents=[_document(i, sample) for i, sample in enumerate(samples)],
         comparison=_comparison(comparison) if comparison is not None else None,
@@ -343,6 +372,17 @@ def _comparison(comparison: dict[str, Any]) -> dict[str, Any]:
                 "regression": name in regressions,
             }
             for name, d in comparison["fields"].items()
+        ],
+        "reference_free": [
+            {
+                "name": name,
+                "delta": delta(d["delta"]),
+                "ci": _interval(d["low"], d["high"], "{:+.3f}"),
+                "p_value": _p_value(d["p_value"]),
+                "verdict": d["verdict"],
+                "documents": d["documents"],
+            }
+            for name, d in (comparison.get("reference_free") or {}).items()
         ],
         "documents": [
             {

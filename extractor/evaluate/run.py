@@ -11,10 +11,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from extractor.core.errors import InputError
+from extractor.core.result import Grounding
 from extractor.evaluate.dataset import GoldDoc, Prediction
 from extractor.evaluate.metrics import FIELDS, WEIGHTS, CardScore, score_card
 from extractor.evaluate.similarity import Similarity
 from extractor.evaluate.stats import Interval, interval
+from extractor.pipeline.ground import ground_card
+from extractor.pipeline.load import load_article
+
+# Measured on the card and its own article, no gold card needed; not part of the aggregate.
+REFERENCE_FREE = ("grounded_rate", "unsupported_name_rate")
 
 LEXICAL_WARNING = (
     "scored with the lexical fallback (no embedding model installed): paraphrases score low; "
@@ -28,6 +35,14 @@ class DocResult:
     prediction: Prediction
     score: CardScore | None
     judge: dict[str, Any] | None = None
+    grounding: Grounding | None = None
+
+    def reference_free(self) -> dict[str, float | None]:
+        grounding = self.grounding
+        return {
+            "grounded_rate": grounding.grounded_rate if grounding else None,
+            "unsupported_name_rate": grounding.unsupported_name_rate if grounding else None,
+        }
 
     @property
     def fields(self) -> dict[str, float]:
@@ -52,6 +67,12 @@ class DocResult:
             if self.score and card
             else None,
             "judge": self.judge,
+            "reference_free": {
+                **{k: None if v is None else round(v, 4) for k, v in self.reference_free().items()},
+                "unsupported_names": list(self.grounding.unsupported_names)
+                if self.grounding
+                else [],
+            },
             "pred": card.model_dump(exclude={"closest", "source", "link"}) if card else None,
             "gold": self.gold.card.model_dump(exclude={"closest", "source", "link"}),
         }
@@ -70,6 +91,17 @@ class EvalRun:
 
     def aggregate_interval(self) -> Interval:
         return interval([d.aggregate for d in self.docs])
+
+    def reference_free_intervals(self) -> dict[str, dict[str, float] | None]:
+        """Over the documents where the figure exists: a card without evidence (a seed-format
+        file) has no grounded rate, a card without names no name rate."""
+        found: dict[str, dict[str, float] | None] = {}
+        for name in REFERENCE_FREE:
+            values = [v for d in self.docs if (v := d.reference_free()[name]) is not None]
+            found[name] = (
+                {**interval(values).as_dict(), "documents": len(values)} if values else None
+            )
+        return found
 
     def summary(self) -> dict[str, Any]:
         fields = self.field_intervals()
@@ -103,6 +135,7 @@ class EvalRun:
                 for name in secondary_names
             },
             "judge": interval(judged).as_dict() if judged else None,
+            "reference_free_ci": self.reference_free_intervals(),
             "warnings": self.warnings,
             "seconds": round(self.seconds, 3),
         }
@@ -128,12 +161,25 @@ def score_all(
     for doc in gold:
         prediction = predictions.get(doc.id) or Prediction(None, "no prediction")
         score = score_card(prediction.card, doc.card, similarity) if prediction.card else None
-        docs.append(DocResult(doc, prediction, score))
+        grounding = None
+        text = prediction.article_text or _article_text(doc)
+        if prediction.card is not None and text:
+            grounding, _ = ground_card(prediction.card, text)
+        docs.append(DocResult(doc, prediction, score, grounding=grounding))
     warnings = [] if similarity.semantic else [LEXICAL_WARNING]
     unknown = sorted(set(predictions) - {d.id for d in gold})
     if unknown:
         warnings.append(f"{len(unknown)} predictions match no gold card: {', '.join(unknown[:5])}")
     return EvalRun(docs, similarity, config or {}, warnings, time.perf_counter() - started)
+
+
+def _article_text(doc: GoldDoc) -> str | None:
+    if doc.article is None:
+        return None
+    try:
+        return load_article(doc.article).text
+    except InputError:
+        return None
 
 
 def _git_commit() -> str | None:

@@ -64,8 +64,8 @@ class EmbeddingSimilarity:
 
     def __init__(self, embedder: Embedder, threshold: float | None = None) -> None:
         self.name = embedder.name
-        self.threshold = THRESHOLDS.get(self.name, DEFAULT_THRESHOLD) if threshold is None else (
-            threshold
+        self.threshold = (
+            THRESHOLDS.get(self.name, DEFAULT_THRESHOLD) if threshold is None else (threshold)
         )
         self._embedder = embedder
         self._vectors: dict[str, Vectors] = {}

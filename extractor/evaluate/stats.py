@@ -32,14 +32,16 @@ class Difference:
     high: float
     p_value: float
     documents: int
+    higher_is_better: bool = True  # False for rates of mistakes
 
     @property
     def verdict(self) -> str:
         """'better' or 'worse' only when the 95% interval excludes zero; otherwise 'noise'."""
+        up, down = ("better", "worse") if self.higher_is_better else ("worse", "better")
         if self.documents >= 2 and self.low > 0:
-            return "better"
+            return up
         if self.documents >= 2 and self.high < 0:
-            return "worse"
+            return down
         return "noise" if self.delta != 0 else "same"
 
     def as_dict(self) -> dict[str, float | int | str]:
@@ -72,16 +74,20 @@ def interval(values: Sequence[float]) -> Interval:
     return Interval(mean, float(low), float(high))
 
 
-def paired(baseline: Sequence[float], candidate: Sequence[float]) -> Difference:
+def paired(
+    baseline: Sequence[float], candidate: Sequence[float], higher_is_better: bool = True
+) -> Difference:
     """Bootstrap of per-document differences; the p-value is two-sided: how often a resample's
     mean difference lands on the other side of zero, doubled."""
     diffs = np.asarray(candidate, dtype=np.float64) - np.asarray(baseline, dtype=np.float64)
     if diffs.size == 0:
-        return Difference(0.0, 0.0, 0.0, 1.0, 0)
+        return Difference(0.0, 0.0, 0.0, 1.0, 0, higher_is_better)
     delta = float(diffs.mean())
     if diffs.size == 1 or not diffs.any():
-        return Difference(delta, delta, delta, 1.0 if delta == 0 else 0.0, int(diffs.size))
+        p_value = 1.0 if delta == 0 else 0.0
+        return Difference(delta, delta, delta, p_value, int(diffs.size), higher_is_better)
     means = _resampled_means(diffs)
     low, high = np.percentile(means, [2.5, 97.5])
     wrong_side = float(np.mean(means <= 0) if delta > 0 else np.mean(means >= 0))
-    return Difference(delta, float(low), float(high), min(1.0, 2 * wrong_side), int(diffs.size))
+    p_value = min(1.0, 2 * wrong_side)
+    return Difference(delta, float(low), float(high), p_value, int(diffs.size), higher_is_better)

@@ -21,15 +21,22 @@ from typing_extensions import Unpack
 from extractor.backends.client import BadResponse, ModelClient, RetryPolicy
 from extractor.backends.config import resolve
 from extractor.backends.modes import read_reply, request_options
-from extractor.backends.profile import Negotiation, Profile, Strategy, resolve_profile
+from extractor.backends.profile import (
+    Negotiation,
+    Profile,
+    Strategy,
+    Ungrounded,
+    resolve_profile,
+)
 from extractor.backends.throttle import Throttle
 from extractor.core.article import Article
 from extractor.core.card import DEFAULT_LIMITS, CardDraft, CardLimits, SignalCard
 from extractor.core.errors import EndpointError, ExtractionError
 from extractor.core.result import Attempt, ExtractionResult
-from extractor.core.schema import SECTIONS, card_schema
+from extractor.core.schema import SECTIONS, Citations, card_schema
 from extractor.core.text import one_line, redact
 from extractor.core.usage import Usage
+from extractor.pipeline.ground import Aligner, ground_card
 from extractor.pipeline.load import article_from_text
 from extractor.pipeline.prompting import Message, Prompts
 from extractor.pipeline.validate import CARD, Invalid, check_section
@@ -69,12 +76,17 @@ class _Run:
         started = time.perf_counter()
         version = self.prompts.version
         article = self._fit(self.article)
+        aligner = Aligner(article.text)
         sections = SECTIONS if self.profile.strategy is Strategy.SECTIONED else (CARD,)
         values: dict[str, Any] = {}
         for section in sections:
-            values.update((yield from self._section(article, section)))
+            values.update((yield from self._section(article, aligner, section)))
         draft = CardDraft.model_validate(values, context={"limits": self.profile.limits})
         card = SignalCard.from_draft(draft, link=article.url)
+        grounding, problems = ground_card(card, article.text)
+        if self.profile.ungrounded is Ungrounded.KEEP:
+            problems = [p for p in problems if not p.startswith("signal ")]
+        self.warnings.extend(problems)
         return ExtractionResult(
             card=card,
             usage=self.usage,
@@ -82,31 +94,43 @@ class _Run:
             mode=self.profile.mode.value,
             strategy=self.profile.strategy.value,
             prompt_version=version,
-            article=replace(article, text=""),
+            article=article,
             attempts=self.attempts,
             warnings=self.warnings,
             seconds=time.perf_counter() - started,
+            grounding=grounding,
         )
 
     def _section(
-        self, article: Article, section: str
+        self, article: Article, aligner: Aligner, section: str
     ) -> Generator[dict[str, Any], ChatCompletion, dict[str, Any]]:
         profile = self.profile
         limits, mode, small = profile.limits, profile.mode, profile.small_model
+        citations: Citations = "sentence" if profile.cites_sentences else "quote"
         schema = card_schema(
             limits,
             SECTIONS if section == CARD else (section,),
             sentences=small,
-            max_lengths=small and profile.enforces_grammar,
+            max_lengths=small and profile.takes_length_caps,
+            citations=citations,
+            sentence_count=len(aligner.sentences),
         )
         shown = schema if profile.schema_in_prompt else None
+        # Numbered sentences in every section's prompt, not only the signals one, so that the
+        # sections still share their long prompt prefix.
+        text = aligner.numbered() if citations == "sentence" else article.text
         messages: list[Message] = self.prompts.messages(
-            article, section, limits, shown, sentences=small
+            article, section, limits, shown, sentences=small, text=text, citations=citations
         )
         first = messages
-        task = self.prompts.instructions(section, limits, shown, sentences=small)
+        task = self.prompts.instructions(
+            section, limits, shown, sentences=small, citations=citations
+        )
         tries = profile.max_reasks + 1
         carry: dict[str, list[Any]] = {}
+        asked = False  # the one re-ask about unsupported rows
+        # The answer that re-ask was about: valid, so it stands if the re-ask does no better.
+        before: tuple[dict[str, Any], list[str]] | None = None
         for attempt in range(tries):
             temperature = profile.temperature if attempt == 0 else profile.reask_temperature
             request = self._request(messages, section, schema, temperature, seed=attempt)
@@ -135,13 +159,23 @@ class _Run:
                 if not reply.text:
                     raise Invalid(["the answer was empty"])
                 values, repairs = check_section(
-                    reply.text, section, limits, task, article.text, carry
+                    reply.text, section, limits, task, article.text, carry, aligner
                 )
+                values = self._police(values, asked or attempt + 1 == tries)
             except Invalid as invalid:
+                if invalid.grounding:
+                    asked, before = True, (values, repairs)
                 self.attempts.append(
                     Attempt(section, reply.text, str(invalid), reply.finish_reason)
                 )
                 carry = invalid.usable or carry
+                if attempt + 1 == tries and before is not None:
+                    self.warnings.append(
+                        f"{section}: the answers after the re-ask about unsupported rows were "
+                        "unusable; kept the answer before it"
+                    )
+                    self.warnings.extend(before[1])
+                    return before[0]
                 if attempt + 1 == tries:
                     raise ExtractionError(
                         f"no valid {section} after {tries} attempts: {invalid.errors[0]}",
@@ -152,9 +186,47 @@ class _Run:
                 messages = self._reask(messages, first, reply.text, invalid.errors, carry)
                 continue
             self.attempts.append(Attempt(section, reply.text, None, reply.finish_reason))
+            if before is not None and _supported(before[0]) > _supported(values):
+                self.warnings.append(
+                    f"{section}: the re-asked answer had fewer supported rows; kept the one "
+                    "before it"
+                )
+                values, repairs = before
             self.warnings.extend(repairs)
             return values
         raise AssertionError("unreachable: the loop returns or raises")
+
+    def _police(self, values: dict[str, Any], final: bool) -> dict[str, Any]:
+        """Apply the policy for signal rows the article does not support: raises `Invalid`
+        to re-ask (once, with the reasons) or to ask for more rows when dropping left too few;
+        returns the values to keep otherwise. `final`: no re-ask is left for this."""
+        rows = values.get("signals")
+        policy = self.profile.ungrounded
+        if not isinstance(rows, list) or policy in (Ungrounded.KEEP, Ungrounded.FLAG):
+            return values
+        supported = [row for row in rows if _grounded(row)]
+        if len(supported) == len(rows):
+            return values
+        usable = {k: v for k, v in values.items() if isinstance(v, list)}
+        usable["signals"] = supported
+        if policy is Ungrounded.REASK and not final:
+            reasons = [_unsupported(number, row) for number, row in enumerate(rows, start=1)]
+            raise Invalid([r for r in reasons if r], usable, grounding=True)
+        if policy is Ungrounded.DROP:
+            self.warnings.append(
+                f"signals: dropped {len(rows) - len(supported)} rows the article does not support"
+            )
+            low = self.profile.limits.signals[0]
+            if len(supported) < low:
+                raise Invalid(
+                    [
+                        f"only {len(supported)} signals are supported by the article; find "
+                        f"{low - len(supported)} more, each with its evidence"
+                    ],
+                    usable,
+                )
+            return {**values, "signals": supported}
+        return values
 
     def _reask(
         self,
@@ -230,6 +302,30 @@ def _user(content: str) -> Message:
     return {"role": "user", "content": content}
 
 
+def _grounded(row: dict[str, Any]) -> bool:
+    return any(span["match"] != "none" for span in row["evidence"])
+
+
+def _supported(values: dict[str, Any]) -> int:
+    rows = values.get("signals")
+    return sum(_grounded(row) for row in rows) if isinstance(rows, list) else 0
+
+
+def _unsupported(number: int, row: dict[str, Any]) -> str | None:
+    """Why row `number` needs better evidence, in words a model can act on; None if fine."""
+    spans = row["evidence"]
+    if _grounded(row):
+        return None
+    cited = "; ".join(str(span["text"])[:80] for span in spans if span["text"])
+    where = f"its evidence {cited!r}" if cited else "it cites nothing"
+    found = any(span["start"] is not None for span in spans)
+    why = "says nothing about it" if found else "is not in the article"
+    return (
+        f"signal {number} ({str(row.get('signal', ''))[:60]!r}): {where} {why}; give the "
+        "article's own sentence it comes from"
+    )
+
+
 def _label(item: Any) -> str:
     return str(item.get("signal", "")) if isinstance(item, dict) else str(item)
 
@@ -260,6 +356,8 @@ class Extractor:
         reasoning counts against it. prompts_dir: your own templates.
     throttle: pacing shared with other extractors (async only): a run-wide pause on 429 and
         optional request and token rate caps.
+    ungrounded: keep | flag | drop | reask, for signal rows the article does not support;
+        reask (the default) asks once more with the reasons, then flags what remains.
 
     The policy is resolved once into `profile`; an extractor shared by many threads or tasks
     is safe, because nothing about it changes mid-run except, once, a rejected mode.
@@ -283,6 +381,7 @@ class Extractor:
         prompts_dir: str | None = None,
         retry_policy: RetryPolicy | None = None,
         throttle: Throttle | None = None,
+        ungrounded: str = Ungrounded.REASK,
     ) -> None:
         endpoint = resolve(model, base_url, api_key, timeout)
         self._negotiation = Negotiation(
@@ -295,6 +394,7 @@ class Extractor:
                 temperature=temperature,
                 max_article_tokens=max_article_tokens,
                 max_tokens=max_tokens,
+                ungrounded=ungrounded,
             )
         )
         self.prompts = Prompts(Path(prompts_dir) if prompts_dir else None)
@@ -399,6 +499,7 @@ class ExtractorOptions(TypedDict, total=False):
     prompts_dir: str | None
     retry_policy: RetryPolicy | None
     throttle: Throttle | None
+    ungrounded: str
 
 
 def extract_article(

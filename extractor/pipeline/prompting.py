@@ -84,19 +84,24 @@ class Prompts:
         limits: CardLimits,
         schema: dict[str, Any] | None,
         sentences: bool = False,
+        text: str | None = None,
+        citations: str = "quote",
     ) -> list[Message]:
         """System then user message. The article comes before the task so that the calls for
         different sections share a long prompt prefix, which llama.cpp reuses from its cache.
-        `sentences` asks for the summary as a list of sentences (see `card_schema`)."""
+        `sentences` asks for the summary as a list of sentences (see `card_schema`); `text`
+        is the article as shown (numbered sentences when rows cite them by number)."""
         schema_text = json.dumps(schema, ensure_ascii=False) if schema is not None else ""
         system = self.render("system.j2")
         user = self.render(
             "user.j2",
             article=article,
+            text=article.text if text is None else text,
             section=section,
             limits=limits,
             schema=schema_text,
             sentences=sentences,
+            citations=citations,
         )
         return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
@@ -106,10 +111,13 @@ class Prompts:
         limits: CardLimits,
         schema: dict[str, Any] | None,
         sentences: bool = False,
+        citations: str = "quote",
     ) -> str:
         """What the prompt says besides the article and its metadata: the text a model's
         answer must not be copied from (a headline taken from the article is no echo)."""
-        task = self.render("task.j2", section=section, limits=limits, sentences=sentences)
+        task = self.render(
+            "task.j2", section=section, limits=limits, sentences=sentences, citations=citations
+        )
         schema_text = json.dumps(schema, ensure_ascii=False) if schema is not None else ""
         return "\n".join((self.render("system.j2"), task, schema_text))
 

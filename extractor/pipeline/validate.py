@@ -17,21 +17,29 @@ from pydantic import ValidationError
 from extractor.core.card import CardDraft, CardLimits
 from extractor.core.schema import SECTIONS
 from extractor.core.text import fold, has_words, one_line
+from extractor.pipeline.ground import Aligner
 
 CARD = "card"
 _LISTS = ("keywords", "themes", "signals")
 _LOOP = re.compile(r"\b(\w+)(?:\W+\1\b){3,}", re.IGNORECASE)
 _FENCE = re.compile(r"^```(?:json)?\s*(.*?)\s*```$", re.S)
+_MARKER = re.compile(r"\s*\[\d{1,4}\]\s*")
 
 
 class Invalid(Exception):
-    """The answer cannot be used; `errors` are short sentences for the re-ask prompt, and
-    `usable` the list items that passed repair, to be carried into the next attempt."""
+    """The answer cannot be used as it is; `errors` are short sentences for the re-ask prompt,
+    and `usable` the list items that passed, to be carried into the next attempt."""
 
-    def __init__(self, errors: list[str], usable: dict[str, list[Any]] | None = None) -> None:
+    def __init__(
+        self,
+        errors: list[str],
+        usable: dict[str, list[Any]] | None = None,
+        grounding: bool = False,
+    ) -> None:
         super().__init__("; ".join(errors))
         self.errors = errors
         self.usable = usable or {}
+        self.grounding = grounding  # asked because rows lack support, not for being invalid
 
 
 def decode_json(text: str) -> Any:
@@ -62,12 +70,14 @@ def check_section(
     instructions: str = "",
     article: str = "",
     carry: dict[str, list[Any]] | None = None,
+    aligner: Aligner | None = None,
 ) -> tuple[dict[str, Any], list[str]]:
     """Validated values for `section` ('card' for all of them) and the repairs made.
 
     Text copied from the `instructions` (the prompt's examples) but absent from the `article`
     is rejected: small models echo examples instead of reading the article. `carry` holds list
-    items a previous attempt got right, so a re-ask only has to add what was missing."""
+    items a previous attempt got right, so a re-ask only has to add what was missing. Each
+    signal row's citation becomes evidence spans through `aligner` (none without one)."""
     data = decode_json(text)
     names = SECTIONS if section == CARD else (section,)
     if not isinstance(data, dict):
@@ -81,6 +91,7 @@ def check_section(
             values[name] = [*kept, *values[name]]
     echo = _Echo(instructions, article)
     warnings = _repair(values, limits, echo)
+    _ground(values, aligner)
     usable = {k: v for k, v in values.items() if k in _LISTS and isinstance(v, list)}
     context = {"limits": limits}
     try:
@@ -106,6 +117,27 @@ def check_section(
     if errors:
         raise Invalid(errors)
     return values, warnings
+
+
+def _ground(values: dict[str, Any], aligner: Aligner | None) -> None:
+    """Replace each row's citation by its evidence spans; rows carried from an earlier attempt
+    have theirs already."""
+    rows = values.get("signals")
+    if not isinstance(rows, list):
+        return
+    for row in rows:
+        if not isinstance(row, dict):
+            continue
+        citation = row.pop("evidence", None)
+        if isinstance(citation, list):
+            row["evidence"] = citation
+        elif aligner is not None:
+            cells = [v for v in _cells(row) if isinstance(v, str)]
+            row["evidence"] = [span.model_dump() for span in aligner.cite(citation, cells)]
+
+
+def _cells(row: dict[str, Any]) -> list[Any]:
+    return [value for key, value in row.items() if key != "evidence"]
 
 
 def _stuck(text: Any) -> bool:
@@ -135,10 +167,11 @@ def readable(error: ValidationError) -> list[str]:
 
 def _repair(values: dict[str, Any], limits: CardLimits, echo: _Echo) -> list[str]:
     warnings: list[str] = []
+    numbers = _Numbers()
     for name in ("keywords", "themes"):
         items = values.get(name)
         if isinstance(items, list) and all(isinstance(i, str) for i in items):
-            items = [one_line(item) for item in items]
+            items = [numbers(one_line(item)) for item in items]
             # Themes are a vocabulary of broad areas: naming one the prompt named is legitimate.
             if name == "keywords":
                 items = _drop(items, echo, name, "copied from the instructions", warnings)
@@ -146,28 +179,50 @@ def _repair(values: dict[str, Any], limits: CardLimits, echo: _Echo) -> list[str
             values[name] = _unique(items, name, limits, warnings, key=fold)
     rows = values.get("signals")
     if isinstance(rows, list) and all(isinstance(r, dict) for r in rows):
-        rows = [{k: _flatten(v) for k, v in row.items()} for row in rows]
+        rows = [
+            {k: v if k == "evidence" else numbers(_flatten(v)) for k, v in row.items()}
+            for row in rows
+        ]
         for bad, why in (
             (_placeholder_row, "with empty cells"),
-            (lambda row: any(echo(v) for v in row.values()), "copied from the instructions"),
-            (lambda row: any(_stuck(v) for v in row.values()), "repeating one word"),
+            (lambda row: any(echo(v) for v in _cells(row)), "copied from the instructions"),
+            (lambda row: any(_stuck(v) for v in _cells(row)), "repeating one word"),
         ):
             rows = _drop(rows, bad, "signals", why, warnings)
         values["signals"] = _unique(rows, "signals", limits, warnings, key=_row_key)
     sentences = values.get("summary")
     if isinstance(sentences, list) and all(isinstance(s, str) for s in sentences):
         # Sentences of fewer than three words are fragments a small model strays into.
+        sentences = [numbers(s) for s in sentences]
         kept = [s.strip() for s in sentences if len(s.split()) >= 3 and not _stuck(s)]
         if len(kept) < len(sentences):
             warnings.append(f"summary: dropped {len(sentences) - len(kept)} fragments or loops")
         values["summary"] = " ".join(kept)
     if isinstance(values.get("title"), str):
-        values["title"] = _flatten(values["title"])
+        values["title"] = numbers(_flatten(values["title"]))
+    if isinstance(values.get("summary"), str):
+        values["summary"] = numbers(values["summary"])
+    if numbers.removed:
+        warnings.append(f"removed {numbers.removed} sentence numbers copied from the prompt")
     return warnings
 
 
+class _Numbers:
+    """Drops the `[n]` sentence numbers a small model copies from its numbered article."""
+
+    def __init__(self) -> None:
+        self.removed = 0
+
+    def __call__(self, value: Any) -> Any:
+        if not isinstance(value, str) or "[" not in value:
+            return value
+        cleaned, count = _MARKER.subn(" ", value)
+        self.removed += count
+        return " ".join(cleaned.split()) if count else value
+
+
 def _placeholder_row(row: dict[str, Any]) -> bool:
-    return not all(isinstance(v, str) and has_words(v) for v in row.values())
+    return not all(isinstance(v, str) and has_words(v) for v in _cells(row))
 
 
 def _drop(items: list[Any], bad: Any, name: str, why: str, warnings: list[str]) -> list[Any]:
@@ -201,4 +256,4 @@ def _flatten(value: Any) -> Any:
 
 def _row_key(row: dict[str, Any]) -> str:
     # The same key as SignalRow.key, so a row kept here is never a duplicate there.
-    return fold(" | ".join(str(v) for v in row.values()))
+    return fold(" | ".join(str(v) for v in _cells(row)))

@@ -18,21 +18,11 @@ from extractor.evaluate.metrics import FIELDS
 from extractor.evaluate.report import write_reports
 from extractor.evaluate.run import LEXICAL_WARNING, EvalRun, score_all
 from extractor.evaluate.similarity import LexicalSimilarity
+from tests.browser import visit
 
 pytestmark = pytest.mark.native("minilm")
 
 SEEDS = sorted((Path(__file__).parent.parent / "seeds").glob("*.txt"))[:4]
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 SCRIPT_KEYWORD = "<script>window.__pwned = 1</script>"
 SCRIPT_CELL = "<script>window.__pwned = 2</script> signal"
 IMG_TITLE = '<img src="x" onerror="window.__pwned = 3"> title'
@@ -250,44 +240,29 @@ def test_regressions_are_highlighted(
 
 
 def test_report_in_a_browser(tmp_path: Path, current: EvalRun, comparison: dict[str, Any]) -> None:
-    if not CHROMIUM.is_file():
-        pytest.fail(f"{CHROMIUM} is missing: install Chromium to check report.html in a browser")
-    from playwright.sync_api import sync_playwright
-
     _, samples, _, _ = _write(tmp_path, current, comparison)
     report = tmp_path / "report.html"
-    errors: list[str] = []
-    requests: list[str] = []
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
-            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.on("request", lambda r: requests.append(r.url))
-            page.goto(report.as_uri())
-            page.wait_for_load_state("load")
+    with visit(report) as seen:
+        page = seen.page
 
-            bars = page.locator("#field-chart rect.bar")
-            assert bars.count() == 1 + len(FIELDS)
-            for i in range(bars.count()):
-                box = bars.nth(i).bounding_box()
-                assert box is not None
-                assert box["width"] > 0
-                assert box["height"] > 0
-            assert page.locator("#heatmap tbody tr").count() == len(samples)
-            assert page.locator("#heatmap tr.missing").get_by_text("no prediction").is_visible()
+        bars = page.locator("#field-chart rect.bar")
+        assert bars.count() == 1 + len(FIELDS)
+        for i in range(bars.count()):
+            box = bars.nth(i).bounding_box()
+            assert box is not None
+            assert box["width"] > 0
+            assert box["height"] > 0
+        assert page.locator("#heatmap tbody tr").count() == len(samples)
+        assert page.locator("#heatmap tr.missing").get_by_text("no prediction").is_visible()
 
-            page.locator("details.doc > summary").first.click()
-            for payload in (SCRIPT_KEYWORD, SCRIPT_CELL, IMG_TITLE):
-                assert page.get_by_text(payload, exact=True).first.is_visible(), payload
-            assert page.evaluate("typeof window.__pwned") == "undefined"
+        page.locator("details.doc > summary").first.click()
+        for payload in (SCRIPT_KEYWORD, SCRIPT_CELL, IMG_TITLE):
+            assert page.get_by_text(payload, exact=True).first.is_visible(), payload
+        assert page.evaluate("typeof window.__pwned") == "undefined"
 
-            shot = tmp_path / "report.png"
-            page.screenshot(path=str(shot), full_page=True)
-        finally:
-            browser.close()
-    assert errors == []
-    assert [url for url in requests if not url.startswith("file:")] == []
+        shot = tmp_path / "report.png"
+        page.screenshot(path=str(shot), full_page=True)
+    assert seen.errors == []
+    assert seen.offsite == []
     assert shot.stat().st_size > 0
     assert shot.read_bytes().startswith(b"\x89PNG")

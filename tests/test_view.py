@@ -13,8 +13,8 @@ from extractor.cli import main
 from extractor.core.card import ANY_COUNT, SignalCard
 from extractor.core.record import RecordArticle, ResultRecord
 from extractor.view.page import Viewed, load, segments
+from tests.browser import visit
 from tests.fakeserver import card_dict
-from tests.test_eval_report import CHROMIUM, CHROMIUM_ARGS
 
 HOSTILE = "<script>window.__pwned = 1</script>"
 TEXT = (
@@ -106,42 +106,27 @@ def test_the_command_writes_one_page_for_a_results_file_or_a_json_card(
 
 
 def test_the_page_in_a_browser(tmp_path: Path) -> None:
-    if not CHROMIUM.is_file():
-        pytest.fail(f"{CHROMIUM} is missing: install Chromium to check the page in a browser")
-    from playwright.sync_api import sync_playwright
-
     page_path = tmp_path / "cards.html"
     assert main(["view", str(_results(tmp_path / "results.jsonl")), "-o", str(page_path)]) == 0
-    errors: list[str] = []
-    requests: list[str] = []
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
-            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.on("request", lambda r: requests.append(r.url))
-            page.goto(page_path.as_uri())
-            page.wait_for_load_state("load")
-            assert page.locator("nav li").count() == 2
-            marks = page.locator("#card-1 mark")
-            assert marks.count() == 5
-            for index in range(marks.count()):
-                box = marks.nth(index).bounding_box()
-                assert box is not None and box["width"] > 0 and box["height"] > 0
-            # Row to passage and back.
-            assert page.locator('#c1-r3 a[href="#c1-m4"]').count() == 1
-            assert page.locator('#c1-m4 a[href="#c1-r3"]').count() == 1
-            page.locator('#c1-r3 a[href="#c1-m4"]').click()
-            assert page.evaluate("location.hash") == "#c1-m4"
-            page.locator("#c1-r1").hover()
-            assert "active" in (page.locator("#c1-m2").get_attribute("class") or "")
-            assert page.locator("#card-1 tr.ungrounded").count() == 2
-            assert page.locator("#card-1 mark.unsupported").count() == 1
-            assert page.get_by_text(HOSTILE).first.is_visible()
-            assert page.evaluate("typeof window.__pwned") == "undefined"
-            assert page.locator('a[href^="javascript"]').count() == 0
-        finally:
-            browser.close()
-    assert errors == []
-    assert [url for url in requests if not url.startswith("file:")] == []
+    with visit(page_path) as seen:
+        page = seen.page
+        assert page.locator("nav li").count() == 2
+        marks = page.locator("#card-1 mark")
+        assert marks.count() == 5
+        for index in range(marks.count()):
+            box = marks.nth(index).bounding_box()
+            assert box is not None and box["width"] > 0 and box["height"] > 0
+        # Row to passage and back.
+        assert page.locator('#c1-r3 a[href="#c1-m4"]').count() == 1
+        assert page.locator('#c1-m4 a[href="#c1-r3"]').count() == 1
+        page.locator('#c1-r3 a[href="#c1-m4"]').click()
+        assert page.evaluate("location.hash") == "#c1-m4"
+        page.locator("#c1-r1").hover()
+        assert "active" in (page.locator("#c1-m2").get_attribute("class") or "")
+        assert page.locator("#card-1 tr.ungrounded").count() == 2
+        assert page.locator("#card-1 mark.unsupported").count() == 1
+        assert page.get_by_text(HOSTILE).first.is_visible()
+        assert page.evaluate("typeof window.__pwned") == "undefined"
+        assert page.locator('a[href^="javascript"]').count() == 0
+    assert seen.errors == []
+    assert seen.offsite == []

@@ -120,7 +120,7 @@ def link_closest(
     results = Path(os.path.realpath(results))  # replace a symlink's target, not the link
     before = os.stat(results)
     index = _read(results, library, embedder)
-    picks = _pick(index, k, floor)
+    picks = pick_closest(index.vectors, index.clusters, index.run, k, floor)
     linked = int(np.count_nonzero(picks[:, 0] >= 0)) if k else 0
     links = int(np.count_nonzero(picks >= 0))
     _rewrite(results, before, index, picks)
@@ -133,6 +133,11 @@ def link_closest(
         floor=floor,
         backend=embedder.name,
     )
+
+
+def card_text(title: str, summary: str) -> str:
+    """What a card is embedded as for Closest links."""
+    return f"{title}. {summary}"
 
 
 def _card_text(record: dict[str, Any]) -> tuple[str, str] | None:
@@ -196,7 +201,7 @@ def _read(results: Path, library: Path | None, embedder: Embedder) -> _Index:
             keys.append(own)
             if scope == "run":
                 lines.append(number)
-            pending.append(f"{title}. {summary}")
+            pending.append(card_text(title, summary))
             if len(pending) >= _EMBED_BATCH:
                 flush()
         flush()
@@ -249,13 +254,14 @@ def _unit(vectors: Any) -> _Vectors:
     return unit
 
 
-def _pick(index: _Index, k: int, floor: float) -> _Ints:
-    """Row i: the positions of run card i's closest cards, best first, padded with -1."""
-    run, total = index.run, len(index.titles)
+def pick_closest(vectors: _Vectors, clusters: _Ints, run: int, k: int, floor: float) -> _Ints:
+    """Row i: the positions of card i's closest cards, best first, padded with -1, for the
+    first `run` cards; `vectors` are unit rows, and cards of one cluster never list each
+    other nor appear twice in a list."""
+    total = len(vectors)
     picks: _Ints = np.full((run, k), -1, dtype=np.int64)
     if k == 0 or total < 2:
         return picks
-    vectors, clusters = index.vectors, index.clusters
     rows = max(1, min(_BLOCK_ROWS, _BLOCK_CELLS // total))
     # A few spare candidates, so that skipping further members of an already listed cluster
     # rarely needs the full row; when it does, the whole row is sorted.

@@ -26,7 +26,7 @@ from extractor.core.errors import (
 from extractor.core.text import one_line, redact
 
 # Command -> module. Only the chosen command's module is imported, so `extractor extract`
-# does not load the evaluation stack (scipy, onnxruntime) nor batch's.
+# does not load the evaluation stack (scipy, onnxruntime) nor batch's nor trends'.
 COMMANDS = {
     "extract": "extract",
     "batch": "batch",
@@ -34,6 +34,8 @@ COMMANDS = {
     "eval": "evaluate",
     "calibrate": "evaluate",
     "view": "view",
+    "trends": "trends",
+    "digest": "trends",
 }
 
 

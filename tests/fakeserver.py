@@ -165,15 +165,21 @@ def cells(row: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in row.items() if key != "evidence"}
 
 
+# The ARTICLE sentences (numbered from its headline, 1) each of SIGNALS comes from.
+SIGNAL_SENTENCES = [2, 3, 4]
+
+
 def section_answers(summary_as_sentences: bool = True) -> list[str]:
-    """The five answers of a clean 'sectioned' run, in the order the sections are asked."""
+    """The answers of a clean 'sectioned' run, in the order they are asked: summary, keywords,
+    themes, then the sentences that carry signals, then one row per sentence. No title: the
+    article's own headline is the card's."""
     summary: Any = list(SUMMARY_SENTENCES) if summary_as_sentences else SUMMARY
     return [
-        json.dumps({"title": TITLE}),
         json.dumps({"summary": summary}),
         json.dumps({"keywords": list(KEYWORDS)}),
         json.dumps({"themes": list(THEMES)}),
-        json.dumps({"signals": [dict(row) for row in SIGNALS]}),
+        json.dumps({"sentences": SIGNAL_SENTENCES}),
+        *(json.dumps(cells(row)) for row in SIGNALS),
     ]
 
 

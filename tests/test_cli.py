@@ -15,6 +15,7 @@ from extractor.cli import main
 from extractor.core.card import SignalCard
 from tests.fakeserver import (
     ARTICLE,
+    ARTICLE_TITLE,
     KEYWORDS,
     THEMES,
     TITLE,
@@ -115,9 +116,9 @@ def test_extract_passes_mode_and_strategy(
     )
     out, _ = capsys.readouterr()
     assert code == 0
-    assert len(server.requests) == 5
+    assert len(server.requests) == 7
     assert all(b["response_format"]["type"] == "json_object" for b in server.bodies)
-    assert SignalCard.from_markdown(out).title == TITLE
+    assert SignalCard.from_markdown(out).title == ARTICLE_TITLE  # the article's headline
 
 
 def test_extract_reads_stdin(

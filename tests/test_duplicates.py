@@ -74,7 +74,16 @@ alerts last summer, and analysts expect other grids to follow the same path.
 
 def test_words_fold_case_and_punctuation() -> None:
     assert words("The state's GRID -- isn't it?  Solar/wind, 10,000 MW.") == [
-        "the", "states", "grid", "isnt", "it", "solar", "wind", "10", "000", "mw",
+        "the",
+        "states",
+        "grid",
+        "isnt",
+        "it",
+        "solar",
+        "wind",
+        "10",
+        "000",
+        "mw",
     ]
     full_width = "\uff26\uff55\uff4c\uff4c"  # NFKC folds it to "Full"
     assert words(f"{full_width}\u2019s width") == ["fulls", "width"]  # curly apostrophe

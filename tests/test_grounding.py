@@ -26,6 +26,7 @@ from tests.fakeserver import (
     make_extractor,
     read_jsonl,
     reply,
+    section_answers,
 )
 
 BODY = ARTICLE.split("\n", 2)[2]
@@ -284,19 +285,25 @@ def test_drop_removes_unsupported_rows_and_asks_for_more_when_too_few(
 # --- small models cite numbered sentences --------------------------------------------------
 
 
-def test_a_grammar_endpoint_sees_numbered_sentences_and_cites_them(server: FakeServer) -> None:
+def test_a_small_model_picks_numbered_sentences_then_writes_a_row_from_each(
+    server: FakeServer,
+) -> None:
+    server.play(section_answers())
     extractor = make_extractor(server, mode="json_object", strategy="sectioned")
     try:
         result = extractor.extract(ARTICLE)
     finally:
         extractor.close()
-    signals_request = server.bodies[-1]
-    row = signals_request["response_format"]["schema"]["properties"]["signals"]["items"]
-    assert row["properties"]["evidence"]["type"] == "integer"
-    assert "[1] " in server.requests[-1].user_text
+    pick = next(
+        b for b in server.bodies if "sentences" in b["response_format"]["schema"]["properties"]
+    )
+    numbers = pick["response_format"]["schema"]["properties"]["sentences"]["items"]["enum"]
+    assert numbers == [2, 3, 4, 5, 6]  # the headline is too short to carry a signal
+    assert "[1] Solar Microgrids" in server.requests[3].user_text
     for signal in result.card.signals:
         (span,) = signal.evidence
         assert span.match == "exact" and result.article.text[span.start : span.end] == span.text
+    assert result.grounding.grounded_rate == 1.0
 
 
 # --- the text the offsets point into -----------------------------------------------------

@@ -14,7 +14,9 @@ from extractor.pipeline.extract import aextract_article, extract_article
 from extractor.pipeline.ground import Aligner
 from tests.fakeserver import (
     ARTICLE,
+    ARTICLE_TITLE,
     KEYWORDS,
+    SIGNAL_SENTENCES,
     SIGNALS,
     SUMMARY,
     THEMES,
@@ -185,12 +187,17 @@ def test_sectioned_strategy_asks_once_per_section(server: FakeServer) -> None:
     server.play(section_answers())
     result = extract_from(server, strategy="sectioned")
 
-    assert len(server.requests) == 5
+    # Three sections (the headline is the title), the signal sentences, a row for each.
+    assert len(server.requests) == 7
     assert result.strategy == "sectioned"
-    assert result.usage.requests == 5
+    assert result.usage.requests == 7
     assert result.usage.reasks == 0
     card = result.card
-    assert card.title == TITLE
+    assert card.title == ARTICLE_TITLE
+    assert result.sources["title"] == "article headline"
+    assert result.sources["summary"] == "model"
+    assert result.sources["keywords"] == "model, chosen among the article's phrases"
+    assert result.sources["signals"].startswith("model")
     assert card.summary == SUMMARY  # the sentences are joined into one paragraph
     assert card.keywords == KEYWORDS
     assert card.themes == THEMES
@@ -198,44 +205,54 @@ def test_sectioned_strategy_asks_once_per_section(server: FakeServer) -> None:
         cells(row) for row in SIGNALS
     ]
     assert all(row.grounded for row in card.signals)
+    sentences = Aligner(ARTICLE).sentences
+    for row, number in zip(card.signals, SIGNAL_SENTENCES, strict=True):
+        (span,) = row.evidence
+        assert (span.start, span.end) == sentences[number - 1]  # the sentence it was written from
 
     assert SECTIONS == ("title", "summary", "keywords", "themes", "signals")
-    for body, section in zip(server.bodies, SECTIONS, strict=True):
-        format_ = body["response_format"]["json_schema"]
-        assert format_["name"] == f"signal_card_{section}"
-        assert format_["schema"]["required"] == [section]
+    asked = ("summary", "keywords", "themes", "pick", "signal", "signal", "signal")
+    for body, section in zip(server.bodies, asked, strict=True):
+        assert body["response_format"]["json_schema"]["name"] == f"signal_card_{section}"
+    row = server.requests[4]
+    # Worked examples come as earlier turns, then the one sentence the row is written from.
+    assert [m["role"] for m in row.messages] == ["system"] + ["user", "assistant"] * 3 + ["user"]
+    assert ARTICLE.splitlines()[2][:40] in row.messages[-1]["content"]
+    assert ARTICLE.splitlines()[2][:40] not in row.messages[1]["content"]
 
-    users = [r.user_text for r in server.requests]
+    users = [r.user_text for r in server.requests[:4]]
     prefix = _common_prefix(users)
     # The article comes first (its sentences numbered, for the rows to cite), so servers can
     # reuse the cached prefix.
     numbered = Aligner(ARTICLE).numbered()
     assert numbered in prefix and numbered.startswith("[1] Solar Microgrids")
     assert all(u.startswith(prefix) for u in users)
-    assert len({u[len(prefix) :] for u in users}) == 5  # only the task differs
+    assert len({u[len(prefix) :] for u in users}) == 4  # only the task differs
 
 
 def test_sectioned_strategy_re_asks_only_the_failing_section(server: FakeServer) -> None:
-    title, summary, keywords, themes, signals = section_answers()
+    summary, keywords, themes, *signals = section_answers()
     few = json.dumps({"keywords": KEYWORDS[:2]})
-    server.play([title, summary, few, keywords, themes, signals])
+    server.play([summary, few, keywords, themes, *signals])
     result = extract_from(server, strategy="sectioned")
-    assert len(server.requests) == 6
+    assert len(server.requests) == 8
     assert result.usage.reasks == 1
-    reask = _reask_text(server, 3)
+    reask = _reask_text(server, 2)
     assert "at least 5" in reask
     # Small models copy any earlier answer in context, so the sectioned re-ask is the first
     # prompt again plus the errors and the items already kept, not a conversation.
-    assert [len(r.messages) for r in server.requests] == [2, 2, 2, 2, 2, 2]
-    assert reask.startswith(_reask_text(server, 2))
+    assert [len(r.messages) for r in server.requests[:5]] == [2] * 5
+    assert reask.startswith(_reask_text(server, 1))
     assert all(keyword in reask.split("already kept")[1] for keyword in KEYWORDS[:2])
     assert [a.section for a in result.attempts] == [
-        "title",
         "summary",
         "keywords",
         "keywords",
         "themes",
-        "signals",
+        "pick",
+        "signal",
+        "signal",
+        "signal",
     ]
     assert result.card.keywords == KEYWORDS
 
@@ -273,7 +290,7 @@ async def test_async_gives_the_same_card_as_sync(server: FakeServer) -> None:
 async def test_async_sectioned_run(server: FakeServer) -> None:
     server.play(section_answers())
     result = await aextract_article(ARTICLE, **extractor_options(server, strategy="sectioned"))
-    assert len(server.requests) == 5
+    assert len(server.requests) == 7
     assert result.card.themes == THEMES
 
 

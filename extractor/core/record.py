@@ -74,6 +74,7 @@ class ResultRecord(BaseModel):
     cached: bool = False
     duplicate_of: str | None = None
     grounding: dict[str, Any] | None = None  # `Grounding.as_dict()`
+    sources: dict[str, str] = Field(default_factory=dict)  # `ExtractionResult.sources`
 
     @classmethod
     def of(
@@ -97,6 +98,7 @@ class ResultRecord(BaseModel):
             seconds=round(result.seconds, 3),
             attempts=len(result.attempts),
             grounding=result.grounding.as_dict(),
+            sources=result.sources,
         )
 
     @classmethod

@@ -65,6 +65,8 @@ class ExtractionResult:
     warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
     grounding: Grounding = field(default_factory=Grounding)
+    # Which step wrote each card field: the model, or a mechanical one (the headline).
+    sources: dict[str, str] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -76,6 +78,7 @@ class ExtractionResult:
                 "text": self.article.text,
             },
             "grounding": self.grounding.as_dict(),
+            "sources": self.sources,
             "usage": self.usage.as_dict(),
             "model": self.model,
             "mode": self.mode,

@@ -8,7 +8,7 @@ endpoint enforces them while decoding where it can.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from functools import cache
 from typing import Any, Literal
 
@@ -20,9 +20,12 @@ SECTIONS = ("title", "summary", "keywords", "themes", "signals")
 # string until max_tokens. OpenAI strict mode does not accept maxLength, so these are opt-in.
 # A one-string summary gets no cap: llama.cpp's grammar compiler refuses one that long.
 _MAX_LENGTHS = {"title": 100, "item": 40, "cell": 80, "sentence": 220}
+# "X to Y" as in every seed row; no quote, backslash or newline, so a grammar built from the
+# pattern cannot let the string escape its JSON.
+_CHANGE = r'^[^|"\\\n]{2,36} to [^|"\\\n]{2,36}$'
 
 
-Citations = Literal["quote", "sentence"]
+Citations = Literal["quote", "sentence", "none"]
 _QUOTE = "The sentence of the article this row comes from, copied word for word."
 _SENTENCE = "The number of the article sentence this row comes from."
 
@@ -35,6 +38,7 @@ def card_schema(
     max_lengths: bool = False,
     citations: Citations = "quote",
     sentence_count: int = 0,
+    keyword_choices: Sequence[str] = (),
 ) -> dict[str, Any]:
     """The strict schema of `CardDraft`, restricted to `sections`.
 
@@ -58,6 +62,9 @@ def card_schema(
             properties[name]["minItems"] = low
             if high is not None:
                 properties[name]["maxItems"] = high
+    if keyword_choices and "keywords" in properties:
+        # A grammar-enforcing endpoint can then answer only with the article's own phrases.
+        properties["keywords"]["items"] = {"type": "string", "enum": list(keyword_choices)}
     if sentences and "summary" in properties:
         properties["summary"] = {
             "description": "The summary as 3 to 5 sentences.",
@@ -75,9 +82,11 @@ def card_schema(
                 "type": "integer",
                 "enum": list(range(1, max(sentence_count, 1) + 1)),
             }
-        else:
-            cite = {"description": _QUOTE, "type": "string"}
-        row["properties"] = {"evidence": cite, **cells}
+            row["properties"] = {"evidence": cite, **cells}
+        elif citations == "quote":
+            row["properties"] = {"evidence": {"description": _QUOTE, "type": "string"}, **cells}
+        else:  # the evidence is given, not asked for
+            row["properties"] = cells
         row["required"] = list(row["properties"])
     if max_lengths:
         _cap_lengths(properties)
@@ -85,6 +94,24 @@ def card_schema(
         "type": "object",
         "properties": properties,
         "required": wanted,
+        "additionalProperties": False,
+    }
+
+
+def pick_schema(candidates: list[int], count: int) -> dict[str, Any]:
+    """`count` numbers of the article's sentences, each one of `candidates`."""
+    return {
+        "type": "object",
+        "properties": {
+            "sentences": {
+                "description": "Numbers of the sentences that report a change.",
+                "type": "array",
+                "items": {"type": "integer", "enum": candidates},
+                "minItems": count,
+                "maxItems": count,
+            }
+        },
+        "required": ["sentences"],
         "additionalProperties": False,
     }
 
@@ -122,3 +149,5 @@ def _cap_lengths(properties: dict[str, Any]) -> None:
             for cell, rule in node["items"]["properties"].items():
                 if cell != "evidence":
                     rule["maxLength"] = _MAX_LENGTHS["cell"]
+            # A grammar can hold a small model to the seeds' "X to Y" form of a change.
+            node["items"]["properties"]["change"]["pattern"] = _CHANGE

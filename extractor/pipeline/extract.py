@@ -6,9 +6,10 @@ the sync and async entry points share every decision and differ only in how they
 
 from __future__ import annotations
 
+import json
 import re
 import time
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypedDict
@@ -33,17 +34,29 @@ from extractor.core.article import Article
 from extractor.core.card import DEFAULT_LIMITS, CardDraft, CardLimits, SignalCard
 from extractor.core.errors import EndpointError, ExtractionError
 from extractor.core.result import Attempt, ExtractionResult
-from extractor.core.schema import SECTIONS, Citations, card_schema
+from extractor.core.schema import SECTIONS, Citations, card_schema, pick_schema
 from extractor.core.text import one_line, redact
 from extractor.core.usage import Usage
 from extractor.pipeline.ground import Aligner, ground_card
 from extractor.pipeline.load import article_from_text
+from extractor.pipeline.phrases import key_phrases
 from extractor.pipeline.prompting import Message, Prompts
-from extractor.pipeline.validate import CARD, Invalid, check_section
+from extractor.pipeline.validate import CARD, Invalid, check_section, decode_json, picked
 
 _SENTENCE_END = re.compile("(?<=[.!?\u3002\uff01\uff1f])\\s")  # also CJK full stops
 
 Steps = Generator[dict[str, Any], ChatCompletion, ExtractionResult]
+Carry = dict[str, list[Any]]
+# An answer's text, the items carried from earlier attempts, and whether no re-ask is left.
+Checked = tuple[dict[str, Any], list[str]]  # the values and the repairs made to them
+Check = Callable[[str, Carry, bool], Checked]
+# Where each card field came from, on every result.
+MODEL = "model"
+HEADLINE = "article headline"
+PICKED_ROWS = "model, one row per article sentence it picked"
+CHOSEN_PHRASES = "model, chosen among the article's phrases"
+ROWS_WANTED = 5  # as many rows as a seed card has
+_MIN_EVIDENCE_WORDS = 8  # shorter sentences (headlines, datelines) carry no signal
 
 
 @dataclass
@@ -79,8 +92,20 @@ class _Run:
         aligner = Aligner(article.text)
         sections = SECTIONS if self.profile.strategy is Strategy.SECTIONED else (CARD,)
         values: dict[str, Any] = {}
+        sources: dict[str, str] = {}
+        small = self.profile.strategy is Strategy.SECTIONED and self.profile.small_model
         for section in sections:
-            values.update((yield from self._section(article, aligner, section)))
+            if section == "title" and small and article.title:
+                # A tiny model's title is a worse headline than the article's own.
+                values["title"], sources["title"] = article.title, HEADLINE
+            elif section == "signals" and small and self.profile.cites_sentences:
+                values.update((yield from self._rows_from_sentences(article, aligner)))
+                sources["signals"] = PICKED_ROWS
+            else:
+                values.update((yield from self._section(article, aligner, section)))
+                if section == "keywords" and self._keyword_choices(article):
+                    sources["keywords"] = CHOSEN_PHRASES
+        sources = {name: sources.get(name, MODEL) for name in SECTIONS}
         draft = CardDraft.model_validate(values, context={"limits": self.profile.limits})
         card = SignalCard.from_draft(draft, link=article.url)
         grounding, problems = ground_card(card, article.text)
@@ -99,13 +124,14 @@ class _Run:
             warnings=self.warnings,
             seconds=time.perf_counter() - started,
             grounding=grounding,
+            sources=sources,
         )
 
     def _section(
         self, article: Article, aligner: Aligner, section: str
     ) -> Generator[dict[str, Any], ChatCompletion, dict[str, Any]]:
         profile = self.profile
-        limits, mode, small = profile.limits, profile.mode, profile.small_model
+        limits, small = profile.limits, profile.small_model
         citations: Citations = "sentence" if profile.cites_sentences else "quote"
         schema = card_schema(
             limits,
@@ -114,6 +140,7 @@ class _Run:
             max_lengths=small and profile.takes_length_caps,
             citations=citations,
             sentence_count=len(aligner.sentences),
+            keyword_choices=self._keyword_choices(article) if section == "keywords" else (),
         )
         shown = schema if profile.schema_in_prompt else None
         # Numbered sentences in every section's prompt, not only the signals one, so that the
@@ -122,12 +149,107 @@ class _Run:
         messages: list[Message] = self.prompts.messages(
             article, section, limits, shown, sentences=small, text=text, citations=citations
         )
-        first = messages
         task = self.prompts.instructions(
             section, limits, shown, sentences=small, citations=citations
         )
-        tries = profile.max_reasks + 1
-        carry: dict[str, list[Any]] = {}
+
+        def check(answer: str, carry: Carry, final: bool) -> Checked:
+            values, repairs = check_section(
+                answer, section, limits, task, article.text, carry, aligner
+            )
+            return self._police(values, repairs, final), repairs
+
+        return (yield from self._ask(section, messages, schema, check))
+
+    def _keyword_choices(self, article: Article) -> list[str]:
+        """Small models behind an enforced schema choose keywords among the article's own
+        phrases (when it has enough of them); the others write their own."""
+        if not (self.profile.cites_sentences and self.profile.strategy is Strategy.SECTIONED):
+            return []
+        phrases = key_phrases(article.text)
+        return phrases if len(phrases) >= 2 * self.profile.limits.keywords[0] else []
+
+    def _rows_from_sentences(
+        self, article: Article, aligner: Aligner
+    ) -> Generator[dict[str, Any], ChatCompletion, dict[str, Any]]:
+        """Evidence first, for small models: the model picks the article sentences that
+        report a change, then writes each row from its one sentence, which is the row's
+        evidence. Short prompts keep a tiny model on topic and every row grounded."""
+        profile = self.profile
+        low, high = profile.limits.signals
+        want = max(low, min(ROWS_WANTED, high or ROWS_WANTED))
+        candidates = [
+            number
+            for number, (start, end) in enumerate(aligner.sentences, start=1)
+            if len(article.text[start:end].split()) >= _MIN_EVIDENCE_WORDS
+        ] or list(range(1, len(aligner.sentences) + 1))
+        want = min(want, len(candidates))
+        schema = pick_schema(candidates, want)
+        messages = self.prompts.messages(
+            article,
+            "pick",
+            CardLimits(signals=(want, want)),
+            None,
+            text=aligner.numbered(),
+            citations="sentence",
+        )
+
+        def check_pick(answer: str, _carry: Carry, _final: bool) -> Checked:
+            return {"picks": picked(answer, candidates, low)}, []
+
+        picks = (yield from self._ask("pick", messages, schema, check_pick))["picks"]
+        rows: list[dict[str, Any]] = []
+        row_limits = CardLimits(signals=(1, 1))
+        row_schema = card_schema(
+            row_limits, ("signals",), max_lengths=profile.takes_length_caps, citations="none"
+        )["properties"]["signals"]["items"]
+        # What the row prompt says besides its sentence: answers copied from it are echoes.
+        row_task = self.prompts.row_instructions()
+        for number in picks:
+            start, end = aligner.sentences[number - 1]
+            row_messages = self.prompts.row(article, article.text[start:end])
+
+            def check_row(answer: str, carry: Carry, final: bool, number: int = number) -> Checked:
+                wrapped = json.dumps({"signals": [{"evidence": number, **_object(answer)}]})
+                values, repairs = check_section(
+                    wrapped, "signals", row_limits, row_task, article.text, carry, aligner
+                )
+                return self._police(values, repairs, final), repairs
+
+            try:
+                found = yield from self._ask(
+                    "signal", row_messages, row_schema, check_row, min(profile.max_reasks, 1)
+                )
+            except ExtractionError:
+                # One sentence that gives no row does not sink the card, and is not worth
+                # more than one re-ask: the other sentences are.
+                continue
+            row = found["signals"][0]
+            if all(_row_cells(row) != _row_cells(kept) for kept in rows):
+                rows.append(row)
+        if len(rows) < low:
+            raise ExtractionError(
+                f"no valid signals: {len(rows)} of the {len(picks)} sentences picked gave a row",
+                self.attempts,
+                self.usage,
+            )
+        return {"signals": rows}
+
+    def _ask(
+        self,
+        section: str,
+        messages: list[Message],
+        schema: dict[str, Any],
+        check: Check,
+        max_reasks: int | None = None,
+    ) -> Generator[dict[str, Any], ChatCompletion, dict[str, Any]]:
+        """Ask until `check` accepts an answer, at most `max_reasks` (the profile's unless
+        given) more times; each re-ask carries the errors (and the list items already
+        accepted) back to the model."""
+        profile = self.profile
+        first = messages
+        tries = (profile.max_reasks if max_reasks is None else max_reasks) + 1
+        carry: Carry = {}
         asked = False  # the one re-ask about unsupported rows
         # The answer that re-ask was about: valid, so it stands if the re-ask does no better.
         before: tuple[dict[str, Any], list[str]] | None = None
@@ -139,7 +261,7 @@ class _Run:
             if completion.usage is not None:
                 self.usage.prompt_tokens += completion.usage.prompt_tokens
                 self.usage.completion_tokens += completion.usage.completion_tokens
-            reply = read_reply(completion, mode)
+            reply = read_reply(completion, profile.mode)
             if reply.refusal or reply.finish_reason == "content_filter":
                 why = reply.refusal or "the endpoint's content filter stopped the answer"
                 self.attempts.append(
@@ -158,13 +280,10 @@ class _Run:
                     )
                 if not reply.text:
                     raise Invalid(["the answer was empty"])
-                values, repairs = check_section(
-                    reply.text, section, limits, task, article.text, carry, aligner
-                )
-                values = self._police(values, asked or attempt + 1 == tries)
+                values, repairs = check(reply.text, carry, asked or attempt + 1 == tries)
             except Invalid as invalid:
                 if invalid.grounding:
-                    asked, before = True, (values, repairs)
+                    asked, before = True, (invalid.values, invalid.repairs)
                 self.attempts.append(
                     Attempt(section, reply.text, str(invalid), reply.finish_reason)
                 )
@@ -196,7 +315,7 @@ class _Run:
             return values
         raise AssertionError("unreachable: the loop returns or raises")
 
-    def _police(self, values: dict[str, Any], final: bool) -> dict[str, Any]:
+    def _police(self, values: dict[str, Any], repairs: list[str], final: bool) -> dict[str, Any]:
         """Apply the policy for signal rows the article does not support: raises `Invalid`
         to re-ask (once, with the reasons) or to ask for more rows when dropping left too few;
         returns the values to keep otherwise. `final`: no re-ask is left for this."""
@@ -211,7 +330,9 @@ class _Run:
         usable["signals"] = supported
         if policy is Ungrounded.REASK and not final:
             reasons = [_unsupported(number, row) for number, row in enumerate(rows, start=1)]
-            raise Invalid([r for r in reasons if r], usable, grounding=True)
+            raise Invalid(
+                [r for r in reasons if r], usable, grounding=True, values=values, repairs=repairs
+            )
         if policy is Ungrounded.DROP:
             self.warnings.append(
                 f"signals: dropped {len(rows) - len(supported)} rows the article does not support"
@@ -300,6 +421,18 @@ def _as_article(article: str | Article) -> Article:
 
 def _user(content: str) -> Message:
     return {"role": "user", "content": content}
+
+
+def _object(answer: str) -> dict[str, Any]:
+    value = decode_json(answer)
+    if not isinstance(value, dict):
+        raise Invalid(["expected one JSON object with the four fields"])
+    value.pop("evidence", None)
+    return value
+
+
+def _row_cells(row: dict[str, Any]) -> list[str]:
+    return [str(v).casefold() for k, v in row.items() if k != "evidence"]
 
 
 def _grounded(row: dict[str, Any]) -> bool:

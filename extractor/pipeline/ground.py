@@ -74,7 +74,7 @@ all own same very just only new one two three per via amid among said says say""
 _STARTS = """a an in on at by as if it he she we you i is be to of or no so up out yet analysts
 officials experts critics researchers scientists"""
 _STOP = frozenset(_STOP_WORDS.split())
-_COMMON_STARTS = _STOP | frozenset(_STARTS.split())  # words that start sentences, naming no one
+COMMON_WORDS = _STOP | frozenset(_STARTS.split())  # words that start sentences, naming no one
 _CAPITALISED = re.compile(r"[A-Z\u00c0-\u00de][\w'\u2019.&-]*")
 
 
@@ -308,7 +308,7 @@ def _runs(text: str, title: bool = False) -> list[str]:
 def _first_word_name(word: str, words: list[str]) -> bool:
     """A sentence's capitalised first word names someone when a capitalised word follows it
     (East Africa) or its capitals are not just the first letter (FedEx, NASA)."""
-    if word.lower() in _COMMON_STARTS:
+    if word.lower() in COMMON_WORDS:
         return False
     following = words[1] if len(words) > 1 else ""
     return any(c.isupper() for c in word[1:]) or bool(_CAPITALISED.match(following))

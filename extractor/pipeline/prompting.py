@@ -48,7 +48,8 @@ def _version(directory: Path) -> str:
     # the version once per article.
     stamps = tuple(
         (path.name, stat.st_size, stat.st_mtime_ns)
-        for path in sorted(directory.glob("*.j2"))
+        for path in sorted(directory.iterdir())
+        if path.suffix in (".j2", ".json")  # templates and the examples they are shown with
         for stat in [path.stat()]
     )
     return _hash(directory, stamps)
@@ -60,6 +61,10 @@ def _hash(directory: Path, stamps: tuple[tuple[str, int, int], ...]) -> str:
     for name, _, _ in stamps:
         digest.update(name.encode() + b"\0" + (directory / name).read_bytes() + b"\0")
     return digest.hexdigest()[:12]
+
+
+def _shown(example: dict[str, Any]) -> dict[str, Any]:
+    return {"title": example["title"], "sentence": example["sentence"]}
 
 
 class Prompts:
@@ -120,6 +125,28 @@ class Prompts:
         )
         schema_text = json.dumps(schema, ensure_ascii=False) if schema is not None else ""
         return "\n".join((self.render("system.j2"), task, schema_text))
+
+    def row(self, article: Article, sentence: str) -> list[Message]:
+        """The request for one signal row, written from one sentence of the article, after
+        worked examples as earlier turns: a tiny model follows a shown answer far better
+        than a described one. The examples' domains are none of the gold articles'."""
+        messages: list[Message] = [{"role": "system", "content": self.render("system.j2")}]
+        for example in self.row_examples():
+            messages.append({"role": "user", "content": self.render("row.j2", **_shown(example))})
+            messages.append({"role": "assistant", "content": json.dumps(example["row"])})
+        user = self.render("row.j2", title=article.title, sentence=sentence)
+        return [*messages, {"role": "user", "content": user}]
+
+    def row_examples(self) -> list[dict[str, Any]]:
+        examples: list[dict[str, Any]] = json.loads(
+            (self.directory / "row_examples.json").read_text(encoding="utf-8")
+        )
+        return examples
+
+    def row_instructions(self) -> str:
+        """What a row answer must not be copied from: the task and the examples' rows."""
+        shown = [json.dumps(example["row"]) for example in self.row_examples()]
+        return "\n".join([self.render("row.j2", title=None, sentence=""), *shown])
 
     def reask(self, errors: list[str], kept: list[str] | None = None) -> str:
         return self.render("reask.j2", errors=errors, kept=kept or [])

@@ -35,11 +35,17 @@ class Invalid(Exception):
         errors: list[str],
         usable: dict[str, list[Any]] | None = None,
         grounding: bool = False,
+        values: dict[str, Any] | None = None,
+        repairs: list[str] | None = None,
     ) -> None:
         super().__init__("; ".join(errors))
         self.errors = errors
         self.usable = usable or {}
-        self.grounding = grounding  # asked because rows lack support, not for being invalid
+        # Asked because rows lack support, not for being invalid: `values` and `repairs` are
+        # the valid answer, which stands if the re-ask does no better.
+        self.grounding = grounding
+        self.values = values or {}
+        self.repairs = repairs or []
 
 
 def decode_json(text: str) -> Any:
@@ -117,6 +123,21 @@ def check_section(
     if errors:
         raise Invalid(errors)
     return values, warnings
+
+
+def picked(text: str, candidates: list[int], low: int) -> list[int]:
+    """The sentence numbers an answer picks, in its order, each once; at least `low`."""
+    data = decode_json(text)
+    numbers = data.get("sentences") if isinstance(data, dict) else data
+    if not isinstance(numbers, list):
+        raise Invalid(['expected {"sentences": [...]}, a list of sentence numbers'])
+    allowed = set(candidates)
+    kept = list(dict.fromkeys(n for n in numbers if isinstance(n, int) and n in allowed))
+    if len(kept) < low:
+        raise Invalid(
+            [f"give {low} different sentence numbers, from {min(allowed)} to {max(allowed)}"]
+        )
+    return kept
 
 
 def _ground(values: dict[str, Any], aligner: Aligner | None) -> None:

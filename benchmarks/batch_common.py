@@ -49,6 +49,15 @@ _BARE = re.compile(r"bare: (\d+) done in ([\d.]+) s")
 # ---------------------------------------------------------------------------------------------
 
 
+def _evidence() -> str:
+    from tests.fakeserver import ARTICLE
+
+    return ARTICLE.partition("\n\n")[2]
+
+
+_EVIDENCE = _evidence()
+
+
 def vocabulary() -> list[str]:
     words: set[str] = set()
     for folder in ("examples", "seeds"):
@@ -58,7 +67,9 @@ def vocabulary() -> list[str]:
 
 
 def article(rng: random.Random, vocab: Sequence[str], number: int, words: int = 400) -> str:
-    """A headline line, a blank line and `words` random words in sentences of 8 to 24."""
+    """A headline line, a blank line, `words` random words in sentences of 8 to 24, then the
+    body of the tests' article, which the fake server's card quotes as its evidence (so the
+    card is grounded, as a real model's is, and no article is re-asked)."""
     title = f"Report {number}: " + " ".join(rng.choices(vocab, k=5)).title()
     sentences, left = [], words
     while left > 0:
@@ -66,7 +77,7 @@ def article(rng: random.Random, vocab: Sequence[str], number: int, words: int = 
         chosen = rng.choices(vocab, k=size)
         sentences.append(" ".join(chosen).capitalize() + ".")
         left -= size
-    return title + "\n\n" + " ".join(sentences)
+    return title + "\n\n" + " ".join(sentences) + "\n\n" + _EVIDENCE
 
 
 def make_manifest(path: Path, count: int, seed: int = 0, words: int = 400) -> Path:
@@ -224,12 +235,13 @@ def ours(
     server: Server,
     concurrency: int,
     cache: Path | None = None,
+    closest: int = 0,
 ) -> list[str]:
-    """`extractor batch`; without `cache`, --no-cache."""
+    """`extractor batch`; without `cache`, --no-cache; `closest` links per card (0: none)."""
     command = [
         PY, "-m", "extractor.cli", "batch", str(manifest), "-o", str(output),
         "--concurrency", str(concurrency), "--base-url", server.base_url, "--model", MODEL,
-        "--mode", "json_schema", "--strategy", "single", "--quiet", "--closest", "0",
+        "--mode", "json_schema", "--strategy", "single", "--quiet", "--closest", str(closest),
     ]  # fmt: skip
     return command + (["--cache", str(cache)] if cache is not None else ["--no-cache"])
 

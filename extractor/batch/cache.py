@@ -1,6 +1,8 @@
 """A local content-addressed cache of extraction results in SQLite, keyed by the article and
 everything that shapes its card (model, prompt version, parameters), so reruns and repeated
-articles cost nothing. WAL mode keeps writes cheap and the file consistent after a crash.
+articles cost nothing. WAL mode keeps writes cheap and the file consistent after a crash;
+writes are committed `_GROUP` at a time (and at close), not one transaction per card, so a
+crash loses at most the last few cards of the cache, never a line of the results file.
 
 A cache is a convenience, never a reason to stop: a file that is not a database (or is
 damaged) is moved aside and a new one started, with a warning. A disk that cannot take a
@@ -9,7 +11,7 @@ write stops the run like any other storage failure, naming the file.
 
 from __future__ import annotations
 
-import json
+import contextlib
 import os
 import sqlite3
 import time
@@ -23,6 +25,7 @@ from extractor.core.record import ResultRecord
 # SQLite's primary result codes for a damaged file, and for a full or failing disk.
 _DAMAGED = {11, 26}  # SQLITE_CORRUPT, SQLITE_NOTADB
 _DISK = {10, 13}  # SQLITE_IOERR, SQLITE_FULL
+_GROUP = 64  # cards per commit
 
 
 def default_path() -> Path:
@@ -40,6 +43,7 @@ class CardCache:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.warnings: list[str] = []
+        self._uncommitted = 0
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as err:
@@ -93,18 +97,43 @@ class CardCache:
         if row is None:
             return None
         try:
-            return ResultRecord.parse(json.loads(row[0]))
-        except (json.JSONDecodeError, ValidationError):
+            return ResultRecord.parse_json(row[0])
+        except ValidationError:
             return None
 
-    def put(self, key: str, record: ResultRecord) -> None:
+    def put(self, key: str, record: ResultRecord, line: str | None = None) -> None:
+        """Keep `record`; `line` is its JSON when the caller already has it."""
         try:
+            if not self._uncommitted:
+                self._db.execute("BEGIN")
             self._db.execute(
                 "INSERT OR REPLACE INTO results (key, record, created) VALUES (?, ?, ?)",
-                (key, record.to_json(), time.time()),
+                (key, line or record.to_json(), time.time()),
             )
+            self._uncommitted += 1
+            if self._uncommitted >= _GROUP:
+                self.commit()
         except sqlite3.DatabaseError as err:
+            self._abandon()
             self._trouble(err, "write")
+
+    def commit(self) -> None:
+        """Make the cards kept so far durable (and visible to other processes)."""
+        if not self._uncommitted:
+            return
+        self._uncommitted = 0
+        try:
+            self._db.execute("COMMIT")
+        except sqlite3.DatabaseError as err:
+            self._abandon()
+            self._trouble(err, "write")
+
+    def _abandon(self) -> None:
+        """Drop a group that failed: the cache loses those cards, the results keep them."""
+        self._uncommitted = 0
+        if self._db.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.execute("ROLLBACK")
 
     def _trouble(self, error: sqlite3.DatabaseError, doing: str) -> None:
         """A full disk stops the run; damage found mid-run is a warning, the card is kept in
@@ -116,4 +145,7 @@ class CardCache:
             self.warnings.append(warning)
 
     def close(self) -> None:
-        self._db.close()
+        try:
+            self.commit()
+        finally:
+            self._db.close()

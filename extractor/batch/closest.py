@@ -21,8 +21,13 @@ embedder: pass one measured for any other backend.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import queue
+import threading
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,6 +50,7 @@ _BLOCK_ROWS = 512
 
 _Vectors = np.ndarray[Any, np.dtype[np.float32]]
 _Ints = np.ndarray[Any, np.dtype[np.int64]]
+_GATHER_SECONDS = 0.2  # how long the background embedder waits to fill a batch
 
 
 class ResultsChangedError(ExtractorError, RuntimeError):
@@ -105,6 +111,7 @@ def link_closest(
     k: int = DEFAULT_K,
     floor: float = DEFAULT_FLOOR,
     library: Path | None = None,
+    known: Mapping[bytes, _Vectors] | None = None,
 ) -> ClosestSummary:
     """Set `card.closest` on every card line of `results` and rewrite it atomically.
 
@@ -112,6 +119,8 @@ def link_closest(
     `floor`: cards of the same run and, with `library`, cards of that earlier results.jsonl
     (read, never changed). Never the card itself, a card with the same reference, a card
     marked `duplicate_of` it or that it duplicates, nor two cards of one such cluster.
+    `known`: unit vectors already computed, by `text_digest` of the card text (see
+    `BackgroundEmbeddings`); only the other cards are embedded here.
     """
     if k < 0:
         raise ValueError(f"k must not be negative, got {k}")
@@ -119,7 +128,7 @@ def link_closest(
         raise ValueError(f"floor is a cosine, between -1 and 1; got {floor}")
     results = Path(os.path.realpath(results))  # replace a symlink's target, not the link
     before = os.stat(results)
-    index = _read(results, library, embedder)
+    index = _read(results, library, embedder, known)
     picks = pick_closest(index.vectors, index.clusters, index.run, k, floor)
     linked = int(np.count_nonzero(picks[:, 0] >= 0)) if k else 0
     links = int(np.count_nonzero(picks >= 0))
@@ -138,6 +147,67 @@ def link_closest(
 def card_text(title: str, summary: str) -> str:
     """What a card is embedded as for Closest links."""
     return f"{title}. {summary}"
+
+
+def text_digest(text: str) -> bytes:
+    """The key of a card text's vector: 16 bytes, not the text, so keeping them is cheap."""
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+
+
+class BackgroundEmbeddings:
+    """Cards embedded on a worker thread (by the embedder `embedder()` returns) while the run
+    waits on the network, so that the Closest pass after the run has little left to do but
+    compare them. The embedder runs in native code (onnxruntime, tokenizers) that releases
+    the GIL, so the run's event loop keeps going meanwhile. A batch the worker fails to
+    embed is simply left to the pass, which embeds it again and reports the error there."""
+
+    def __init__(self, embedder: Callable[[], Embedder]) -> None:
+        self._load = embedder  # called on the worker thread: loading a model takes a while
+        self._embedder: Embedder | None = None
+        self._texts: queue.SimpleQueue[str | None] = queue.SimpleQueue()
+        self.vectors: dict[bytes, _Vectors] = {}
+        self._thread = threading.Thread(target=self._work, name="closest-embed", daemon=True)
+        self._thread.start()
+
+    def add(self, title: str, summary: str) -> None:
+        self._texts.put(card_text(title, summary))
+
+    def finish(self) -> dict[bytes, _Vectors]:
+        """Wait for what was added to be embedded; the vectors by `text_digest`."""
+        self._texts.put(None)
+        self._thread.join()
+        return self.vectors
+
+    def _work(self) -> None:
+        open_ = True
+        while open_:
+            first = self._texts.get()
+            if first is None:
+                return
+            batch, until = [first], time.monotonic() + _GATHER_SECONDS
+            while len(batch) < _EMBED_BATCH:
+                try:
+                    text = self._texts.get(timeout=max(0.0, until - time.monotonic()))
+                except queue.Empty:
+                    break
+                if text is None:
+                    open_ = False
+                    break
+                batch.append(text)
+            self._embed(batch)
+
+    def _embed(self, batch: list[str]) -> None:
+        fresh = {text_digest(text): text for text in batch}
+        fresh = {key: text for key, text in fresh.items() if key not in self.vectors}
+        if not fresh:
+            return
+        try:
+            self._embedder = self._embedder or self._load()
+            rows = _unit(self._embedder.embed(list(fresh.values())))
+        except Exception:  # left to the pass, which raises it where the run can report it
+            return
+        if rows.shape[0] == len(fresh):
+            self.vectors.update(zip(fresh, rows, strict=True))
 
 
 def _card_text(record: dict[str, Any]) -> tuple[str, str] | None:
@@ -161,7 +231,12 @@ def _reference_of(record: dict[str, Any], title: str, summary: str) -> str:
     return reference(url if isinstance(url, str) else None, f"{title}\n{summary}")
 
 
-def _read(results: Path, library: Path | None, embedder: Embedder) -> _Index:
+def _read(
+    results: Path,
+    library: Path | None,
+    embedder: Embedder,
+    known: Mapping[bytes, _Vectors] | None = None,
+) -> _Index:
     titles: list[str] = []
     references: list[str] = []
     keys: list[str] = []  # each card's identity key, for the duplicate clusters
@@ -173,14 +248,27 @@ def _read(results: Path, library: Path | None, embedder: Embedder) -> _Index:
     duplicates: list[tuple[str, str, str]] = []  # (identity key, duplicate_of, scope)
     run = 0
 
+    def embed(texts: list[str]) -> _Vectors:
+        rows = _unit(embedder.embed(texts))
+        if rows.shape[0] != len(texts):
+            count = f"{rows.shape[0]} vectors for {len(texts)} texts"
+            raise ValueError(f"embedder {embedder.name} returned {count}")
+        return rows
+
     def flush() -> None:
-        if pending:
-            rows = _unit(embedder.embed(pending))
-            if rows.shape[0] != len(pending):
-                count = f"{rows.shape[0]} vectors for {len(pending)} texts"
-                raise ValueError(f"embedder {embedder.name} returned {count}")
-            vectors.append(rows)
-            pending.clear()
+        if not pending:
+            return
+        if known is None:
+            vectors.append(embed(pending))
+        else:
+            keys = [text_digest(text) for text in pending]
+            missing = {key: text for key, text in zip(keys, pending, strict=True)}
+            missing = {key: text for key, text in missing.items() if key not in known}
+            fresh = {}
+            if missing:
+                fresh = dict(zip(missing, embed(list(missing.values())), strict=True))
+            vectors.append(np.stack([known[key] if key in known else fresh[key] for key in keys]))
+        pending.clear()
 
     sources = [("run", results)] + ([("lib", library)] if library is not None else [])
     for scope, path in sources:

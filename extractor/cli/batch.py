@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from extractor.batch.inputs import count
 from extractor.batch.progress import Progress
@@ -19,6 +20,10 @@ from extractor.cli.common import (
     add_url_flag,
     apply_url_flag,
 )
+from extractor.pipeline.extract import ExtractorOptions
+
+if TYPE_CHECKING:
+    from extractor.ray import RayBatch
 
 
 def add_parsers(commands: Commands) -> None:
@@ -52,6 +57,14 @@ def add_parsers(commands: Commands) -> None:
     )
     parser.add_argument("--batch-group", type=int, default=1000, help="requests per batch")
     parser.add_argument("--batch-poll", type=float, default=30.0, help="seconds between polls")
+    parser.add_argument(
+        "--engine",
+        choices=("local", "ray"),
+        default="local",
+        help="local: one process (default); ray: a Ray actor pool (pip install '.[ray]')",
+    )
+    parser.add_argument("--ray-address", help="a running Ray cluster (default: start one)")
+    parser.add_argument("--ray-actors", type=int, default=2, help="Ray actors (2)")
     parser.add_argument("-q", "--quiet", action="store_true", help="log lines, no progress bar")
     add_endpoint_flags(parser)
     add_url_flag(parser)
@@ -76,28 +89,39 @@ def run(args: argparse.Namespace) -> int:
         batch_group=args.batch_group,
         batch_poll=args.batch_poll,
     )
-    batch = Batch(
-        args.inputs,
-        args.output,
-        options,
-        model=args.model,
-        base_url=args.base_url,
-        mode=args.mode,
-        strategy=args.strategy,
-        ungrounded=args.ungrounded,
-    )
+    endpoint: ExtractorOptions = {
+        "model": args.model,
+        "base_url": args.base_url,
+        "mode": args.mode,
+        "strategy": args.strategy,
+        "ungrounded": args.ungrounded,
+    }
+    batch: Batch | RayBatch
+    if args.engine == "ray":
+        from extractor.ray import RayBatch  # Ray is an optional extra: imported only here
+
+        batch = RayBatch(
+            args.inputs, args.output, options, address=args.ray_address,
+            actors=args.ray_actors, **endpoint,
+        )  # fmt: skip
+    else:
+        batch = Batch(args.inputs, args.output, options, **endpoint)
     progress = Progress(count(args.inputs), batch.summary, quiet=args.quiet)
-
-    async def drive() -> None:
-        async for outcome in batch.outcomes():
-            progress.update(outcome)
-
     try:
-        asyncio.run(drive())
+        if isinstance(batch, Batch):
+            asyncio.run(_drive(batch, progress))
+        else:
+            for outcome in batch.outcomes():
+                progress.update(outcome)
     finally:
         progress.close()
     _print_summary(batch.summary, args.output, batch.errors_path)
     return EXIT_FAILED if batch.summary.counts["failed"] else EXIT_OK
+
+
+async def _drive(batch: Batch, progress: Progress) -> None:
+    async for outcome in batch.outcomes():
+        progress.update(outcome)
 
 
 def _print_summary(summary: BatchSummary, output: Path, errors: Path) -> None:

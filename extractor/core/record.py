@@ -107,6 +107,11 @@ class ResultRecord(BaseModel):
         the limits that made them may not be today's. Raises pydantic's ValidationError."""
         return cls.model_validate(value, context={"limits": ANY_COUNT})
 
+    @classmethod
+    def parse_json(cls, line: str | bytes) -> ResultRecord:
+        """`parse` straight from a JSON line, without building the dicts first."""
+        return cls.model_validate_json(line, context={"limits": ANY_COUNT})
+
     def copied(
         self, *, id: str, key: str, source: str, article: Article, duplicate_of: str | None
     ) -> ResultRecord:

@@ -62,6 +62,7 @@ _ABBREVIATION = re.compile(
     r"(?:\b(?:Mr|Mrs|Ms|Dr|Prof|St|Jr|Sr|vs|etc|Inc|Ltd|Co|Corp|No|Gen|Gov|Sen|Rep|Jan|Feb"
     r"|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)|\b[A-Z]|\b(?:[A-Za-z]\.){1,3}[A-Za-z])\.$"
 )
+_ABBREVIATION_REACH = 16
 _NO_SPACES = re.compile(
     "[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u0e00-\u0e7f\u0e80-\u0eff\u1000-\u109f]"
 )
@@ -92,7 +93,10 @@ def sentences(text: str) -> list[tuple[int, int]]:
     spans: list[tuple[int, int]] = []
     start = 0
     for match in _END.finditer(text):
-        if match.group().startswith(".") and _ABBREVIATION.search(text, 0, match.start() + 1):
+        # The longest abbreviation is 7 characters: a short window finds it (`\b` still sees
+        # the text before the window), where a search from 0 made this quadratic.
+        window = max(0, match.start() - _ABBREVIATION_REACH)
+        if match.group().startswith(".") and _ABBREVIATION.search(text, window, match.start() + 1):
             continue
         _add(spans, text, start, match.end())
         start = match.end()

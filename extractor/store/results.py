@@ -100,8 +100,9 @@ class ResultsWriter:
         self._results = _Appender(results)
         self._errors = _Appender(self.errors_path)
 
-    def write(self, record: ResultRecord) -> None:
-        self._results.append(record.to_json())
+    def write(self, record: ResultRecord, line: str | None = None) -> None:
+        """Append `record`; `line` is its JSON when the caller already has it."""
+        self._results.append(line or record.to_json())
         self.done.add((record.id, record.key))
 
     def fail(self, record: FailureRecord) -> None:

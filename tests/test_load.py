@@ -243,7 +243,7 @@ def test_url_redirect_gives_final_url(server: str) -> None:
     ("path", "message"),
     [
         ("/missing", "HTTP 404"),
-        ("/paper.pdf", "serves application/pdf"),
+        ("/paper.pdf", "a damaged or incomplete PDF"),
         ("/loop", "too many redirects"),
     ],
 )

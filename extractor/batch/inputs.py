@@ -1,4 +1,4 @@
-"""What a batch run reads: folders and globs of .txt / .md / .html files, JSONL manifests
+"""What a batch run reads: folders and globs of .txt / .md / .html / .pdf files, JSONL manifests
 (`id` plus one of `text`, `html`, `url`; optional `title`, `url`, `date`), files listing URLs
 one per line, and single files or URLs. Jobs are produced lazily, so 100,000 inputs cost no
 more memory than ten; a job that cannot be read fails on its own, not the run."""
@@ -16,7 +16,7 @@ from extractor.core.article import Article
 from extractor.core.errors import InputError
 from extractor.pipeline.load import article_from_text, load_article
 
-ARTICLE_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".xhtml")
+ARTICLE_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".xhtml", ".pdf")
 _URL = re.compile(r"^https?://\S+$", re.I)
 _GLOB = re.compile(r"[*?\[]")
 

@@ -39,6 +39,7 @@ from extractor.core.record import FailureRecord, ResultRecord, article_key
 from extractor.core.result import ExtractionResult
 from extractor.core.text import one_line, redact
 from extractor.core.usage import Usage
+from extractor.pipeline.document import DocumentReader
 from extractor.pipeline.extract import Extractor, ExtractorOptions
 from extractor.store.lock import RunLock
 from extractor.store.results import ResultsWriter, errors_path
@@ -341,7 +342,7 @@ class Batch:
         record: ResultRecord | None = None
         try:
             try:
-                result = await self._extract(article)
+                result = await self._extract(article, cache)
             except Exception as err:  # whatever went wrong, the article is listed, never lost
                 failure = failure_record(job, key, err, self._secret)
                 writer.done.discard((job.id, key))
@@ -363,7 +364,12 @@ class Batch:
         if self._embeddings is not None:
             self._embeddings.add(record.card.title, record.card.summary)
 
-    async def _extract(self, article: Article) -> ExtractionResult:
+    async def _extract(self, article: Article, cache: CardCache) -> ExtractionResult:
+        """A long document is read part by part (each part cached) in a thread; the Batch
+        API takes only articles that fit the model in one part."""
+        reader = DocumentReader(self.extractor, concurrency=2)
+        if len(reader.plan(article).chunks) > 1:
+            return await asyncio.to_thread(reader.read, article, cache)
         if self._sender is None:
             return await self.extractor.aextract(article)
         pending = self.extractor.pending(article)

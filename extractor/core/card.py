@@ -82,7 +82,8 @@ class Evidence(BaseModel):
     quote marks, dashes and spacing). `fuzzy`: the closest passage to a citation that was not
     found as given; `text` is still that passage of the article. `none`: the citation is not
     in the article, or it is but shares nothing with the row it should support; `text` is
-    what the model gave, with the offsets of the passage it pointed at, if any."""
+    what the model gave, with the offsets of the passage it pointed at, if any. `page`: the
+    1-based page of a PDF the passage starts on (None for inputs without pages)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -90,6 +91,7 @@ class Evidence(BaseModel):
     start: int | None
     end: int | None
     match: Match
+    page: int | None = None
 
 
 class SignalRow(BaseModel):

@@ -49,6 +49,7 @@ class RecordArticle(BaseModel):
     url: str | None = None
     date: str | None = None
     text: str = ""
+    pages: list[int] = Field(default_factory=list)  # where each PDF page starts in `text`
 
 
 class ResultRecord(BaseModel):
@@ -87,7 +88,11 @@ class ResultRecord(BaseModel):
             source=source,
             card=result.card,
             article=RecordArticle(
-                title=article.title, url=article.url, date=article.date, text=result.article.text
+                title=article.title,
+                url=article.url,
+                date=article.date,
+                text=result.article.text,
+                pages=list(result.article.pages),
             ),
             usage=result.usage.as_dict(),
             model=result.model,

@@ -67,6 +67,8 @@ class ExtractionResult:
     grounding: Grounding = field(default_factory=Grounding)
     # Which step wrote each card field: the model, or a mechanical one (the headline).
     sources: dict[str, str] = field(default_factory=dict)
+    # How many parts of a long document were extracted and merged into this card.
+    chunks: int = 1
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -76,6 +78,7 @@ class ExtractionResult:
                 "url": self.article.url,
                 "date": self.article.date,
                 "text": self.article.text,
+                "pages": list(self.article.pages),
             },
             "grounding": self.grounding.as_dict(),
             "sources": self.sources,
@@ -87,4 +90,5 @@ class ExtractionResult:
             "warnings": self.warnings,
             "seconds": round(self.seconds, 3),
             "attempts": len(self.attempts),
+            "chunks": self.chunks,
         }

@@ -1,5 +1,7 @@
 """Input stage: turn a file, URL, stdin or a string into clean article text.
 
+PDFs (known by their signature) go through `pdf.py`, which reads their text layer.
+
 HTML goes through trafilatura, which finds the main content and drops navigation, scripts
 and cookie banners far better than tag stripping would. Every failure is an `InputError`
 with one readable sentence, never a traceback.
@@ -13,7 +15,7 @@ Fetching a URL is guarded, because a URL may come from an untrusted list or mani
   was checked, so a host name cannot resolve to another address in between.
 - To fetch such addresses anyway (a local server, an intranet), set the environment variable
   `EXTRACTOR_ALLOW_PRIVATE_URLS=1` (also accepted: true, yes, on).
-- Only HTML and text content types are read; at most `MAX_BYTES` are read, streamed, and the
+- Only HTML, text and PDF content types are read; at most `MAX_BYTES` are read, streamed, and the
   download is abandoned after `URL_TIMEOUT` seconds without progress or `URL_DEADLINE`
   seconds in all. HTTP error statuses are reported with their code.
 Files and stdin are read up to `MAX_BYTES` too.
@@ -44,6 +46,7 @@ from lxml.html import HtmlElement
 
 from extractor.core.article import Article
 from extractor.core.errors import InputError
+from extractor.pipeline.pdf import article_from_pdf, is_pdf
 
 MAX_BYTES = 20_000_000
 URL_TIMEOUT = 20.0  # seconds to connect, and between two reads
@@ -58,6 +61,7 @@ _BINARY_SHARE = 0.05
 _UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 _ODD_CHARS = re.compile("[\x00-\x08\x0e-\x1f\x7f-\x9f\ufffd]")
 _TEXT_TYPES = ("text/html", "application/xhtml+xml", "text/plain", "text/markdown")
+_PDF_TYPES = ("application/pdf", "application/x-pdf")
 _HTML_START = re.compile(r"^\s*(?:<!doctype html|<html|<head|<body|<article|<div|<p[\s>])", re.I)
 _PARSERS = threading.local()  # lxml parsers must not be shared between threads
 _MD_TITLE = re.compile(r"^#\s+(.+?)\s*#*\s*$")
@@ -121,7 +125,10 @@ def article_from_bytes(
     url: str | None = None,
     encoding: str | None = None,
 ) -> Article:
-    """Decode `data` (`encoding` is what a server declared, if anything) and clean it."""
+    """Decode `data` (`encoding` is what a server declared, if anything) and clean it; a PDF
+    is known by its signature, whatever its name or content type said."""
+    if is_pdf(data):
+        return article_from_pdf(data, name, url=url)
     text, warnings = _decode(data, name, encoding)
     article = article_from_text(text, name=name, html=html, url=url)
     return replace(article, warnings=(*warnings, *article.warnings))
@@ -348,7 +355,7 @@ def _open(
         raise _error(f"{url}: {hop}not a valid URL") from None
     if target.scheme not in ("http", "https") or not target.host:
         raise _error(f"{url}: {hop}not an http(s) URL")
-    headers = {"accept": ", ".join(_TEXT_TYPES)}
+    headers = {"accept": ", ".join((*_TEXT_TYPES, *_PDF_TYPES))}
     if allowed:
         candidates = [client.build_request("GET", target, headers=headers)]
     else:
@@ -421,8 +428,8 @@ def _read(url: str, response: httpx2.Response, deadline: float) -> tuple[bytes, 
     if response.status_code >= 300:
         raise _error(f"{url}: the server answered HTTP {response.status_code}, not a page")
     kind = response.headers.get("content-type", "").split(";")[0].strip().lower()
-    if kind and kind not in _TEXT_TYPES:
-        raise _error(f"{url}: serves {kind}, not an HTML or text article")
+    if kind and kind not in _TEXT_TYPES and kind not in _PDF_TYPES:
+        raise _error(f"{url}: serves {kind}, not an HTML, text or PDF article")
     too_big = _error(f"{url}: larger than {_size(MAX_BYTES)}, not an article")
     declared = response.headers.get("content-length", "").strip()
     if declared.isdigit() and int(declared) > MAX_BYTES:

@@ -1,0 +1,182 @@
+"""Long documents read whole through an OpenAI-compatible endpoint (the loopback fake): every
+part reaches the model, one card comes back, its evidence reaches the end of the text."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from extractor.batch.cache import CardCache
+from extractor.cli import main
+from extractor.core.card import CardLimits
+from extractor.pipeline.chunking import split
+from extractor.pipeline.document import DocumentReader
+from extractor.pipeline.ground import sentences
+from extractor.pipeline.load import article_from_text, load_article
+from extractor.pipeline.merge import document_limits, merge_items
+from tests.fakeserver import (
+    CITE,
+    SIGNALS,
+    FakeServer,
+    Step,
+    card_json,
+    make_extractor,
+    refusal,
+    reply,
+)
+from tests.pdfs import report_pdf
+
+ROOT = Path(__file__).resolve().parent.parent
+GOLD = [
+    (ROOT / "evals" / json.loads(line)["article"]).read_text(encoding="utf-8")
+    for line in (ROOT / "evals" / "manifest.jsonl").read_text().splitlines()
+]
+SUMMARY = {"title": "A Long Report On Many Changes", "summary": "The report covers many shifts."}
+_ARTICLE = re.compile(r"<article>\n(.*?)\n</article>", re.S)
+
+
+def _report(words: int = 50_000) -> str:
+    parts: list[str] = []
+    while sum(len(p.split()) for p in parts) < words:
+        parts.append(GOLD[len(parts) % len(GOLD)])
+    return "\n\n".join(parts)
+
+
+def _answer(body: dict[str, Any]) -> Step:
+    if "report_summary" in json.dumps(body.get("response_format", {})):
+        return reply(json.dumps(SUMMARY))
+    return reply(card_json())
+
+
+def test_a_50000_word_report_is_read_whole_into_one_card(server: FakeServer) -> None:
+    text = _report()
+    assert len(text.split()) >= 50_000
+    server.play(_answer)
+    extractor = make_extractor(server, mode="json_schema", strategy="single")
+    reader = DocumentReader(extractor, chunk_tokens=20_000, concurrency=3)
+    article = article_from_text(text, name="report")
+    try:
+        result = reader.read(article)
+    finally:
+        extractor.close()
+    sent = [m.group(1) for r in server.requests if (m := _ARTICLE.search(r.user_text))]
+    chunks = reader.plan(article).chunks
+    assert sorted(sent) == sorted(chunk.text for chunk in chunks)
+    assert len(sent) == result.chunks >= 5 and len(server.requests) == len(sent) + 1
+    assert chunks[0].start == 0 and chunks[-1].end == len(result.article.text)
+    assert all(after.start <= before.end for before, after in itertools.pairwise(chunks))
+    assert result.card.title == SUMMARY["title"]
+    ends = [s.end for row in result.card.signals for s in row.evidence if s.end is not None]
+    assert max(ends) > 0.8 * len(text)
+    for row in result.card.signals:
+        for span in row.evidence:
+            if span.start is not None and span.match != "none":
+                assert text[span.start : span.end] == span.text
+
+
+def test_an_interrupted_report_resumes_from_the_cache(server: FakeServer, tmp_path: Path) -> None:
+    text = _report(8_000)
+    server.play(_answer)
+    extractor = make_extractor(server, mode="json_schema", strategy="single")
+    cache = CardCache(tmp_path / "cache.sqlite")
+    seen: list[str] = []
+    reader = DocumentReader(extractor, chunk_tokens=3_000, concurrency=1)
+    try:
+        first = reader.read(article_from_text(text), cache=cache)
+        sent = len(server.requests)
+        again = reader.read(
+            article_from_text(text), cache=cache, progress=lambda *a: seen.append(a[3])
+        )
+    finally:
+        extractor.close()
+        cache.close()
+    assert first.chunks > 2 and set(seen) == {"cached"}
+    assert len(server.requests) == sent + 1  # only the summary is asked again
+    assert again.card.signals == first.card.signals
+
+
+def test_a_dry_run_prints_the_cost_and_sends_nothing(
+    server: FakeServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "report.txt"
+    path.write_text(_report(20_000))
+    code = main(
+        ["extract", str(path), "--base-url", server.base_url, "--model", "gpt-4o-mini",
+         "--chunk-tokens", "8000", "--max-chunks", "3", "--dry-run"]
+    )  # fmt: skip
+    out = capsys.readouterr().out
+    assert code == 0 and not server.requests
+    assert out.count("part ") == 3 and "3 parts" in out and "requests" in out and "$" in out
+
+
+def test_a_two_article_pdf_gives_evidence_on_its_last_page(
+    server: FakeServer, tmp_path: Path
+) -> None:
+    path = report_pdf(GOLD[:2], tmp_path / "two.pdf")
+    article = load_article(path)
+    last = article.text[sentences(article.text)[-1][0] :]
+    words = last.rstrip(".").split()
+    row = {
+        "evidence": CITE,
+        "signal": " ".join(words[:8]),
+        "change": " ".join(words[8:14]),
+        "horizon_10y": " ".join(words[14:20]),
+        "driving_force": " ".join(words[-4:]),
+    }
+
+    def answer(body: dict[str, Any]) -> Step:
+        if "report_summary" in json.dumps(body.get("response_format", {})):
+            return reply(json.dumps(SUMMARY))
+        return reply(card_json(signals=[*SIGNALS, row]))
+
+    server.play(answer)
+    extractor = make_extractor(server, mode="json_schema", strategy="single")
+    try:
+        result = DocumentReader(extractor, chunk_tokens=1_500).read(article)
+    finally:
+        extractor.close()
+    assert {s.page for row in result.card.signals for s in row.evidence} - {None}
+    ends = [s.end for row in result.card.signals for s in row.evidence if s.end]
+    assert result.chunks >= 2 and article.page_at(max(ends) - 1) == len(article.pages)
+
+
+def test_chunks_cut_at_sentence_ends_and_overlap_a_little() -> None:
+    text = _report(5_000)
+    chunks = split(text, 1_000, lambda t: len(t) // 4)
+    assert len(chunks) > 4 and chunks[0].start == 0 and chunks[-1].end == len(text.rstrip())
+    for before, after in itertools.pairwise(chunks):
+        assert after.start <= before.end and before.text.rstrip()[-1] in ".!?\"'"
+        assert before.tokens <= 1_000
+
+
+def test_items_rank_by_how_many_parts_name_them_and_limits_grow() -> None:
+    assert merge_items([["a", "B"], ["b", "c"], ["C", "b"]], 2) == ["B", "c"]
+    grown = document_limits(CardLimits(), 9)
+    assert grown.signals == (2, 24) and grown.keywords == (5, 30) and grown.themes == (2, 10)
+
+
+def test_a_part_without_a_card_is_named_and_the_rest_kept(server: FakeServer) -> None:
+    text = _report(6_000)
+    marker = GOLD[3].split("\n")[0][:40]
+
+    def answer(body: dict[str, Any]) -> Step:
+        if marker in json.dumps(body):
+            return refusal("I cannot help with that.")
+        return _answer(body)
+
+    server.play(answer)
+    extractor = make_extractor(server, mode="json_schema", strategy="single")
+    try:
+        result = DocumentReader(extractor, chunk_tokens=2_000).read(article_from_text(text))
+    finally:
+        extractor.close()
+    missed = [w for w in result.warnings if "gave no card" in w]
+    assert missed and result.chunks == len(
+        DocumentReader(extractor, chunk_tokens=2_000).plan(article_from_text(text)).chunks
+    ) - len(missed)
+    assert result.card.signals

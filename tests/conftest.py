@@ -76,6 +76,15 @@ def _loopback_urls_allowed(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(ALLOW_PRIVATE_URLS, "1")
 
 
+@pytest.fixture(autouse=True)
+def _private_cache(
+    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Each test its own card cache: `extractor extract` caches a long document's parts, and
+    a test must neither read another's cards nor write into the user's home."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg-cache")))
+
+
 @pytest.fixture
 def server() -> Iterator[FakeServer]:
     """A scriptable OpenAI-compatible server on loopback that records every request."""

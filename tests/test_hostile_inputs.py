@@ -76,12 +76,17 @@ def run_extract(
     return Run(code, out, err)
 
 
+_PROGRESS = re.compile(r"part \d+ of \d+: ")  # a long document's progress, one line per part
+
+
 def assert_card(run: Run) -> SignalCard:
     """Exit 0, a seed-format card on stdout that parses and renders back byte for byte, and
     nothing on stderr but warnings."""
     assert run.code == 0, run.err
     assert "Traceback" not in run.err
-    assert all(line.startswith("warning: ") for line in run.err.splitlines()), run.err
+    assert all(
+        _PROGRESS.match(line) or line.startswith("warning: ") for line in run.err.splitlines()
+    ), run.err
     card = SignalCard.from_markdown(run.out)
     assert card.to_markdown() == run.out
     return card
@@ -362,17 +367,21 @@ def test_a_hostile_file_gives_a_card_or_one_line(
         assert server.requests == []  # nothing is spent on junk
         return
     card = assert_card(run)
-    assert len(server.requests) == 1
-    seen = server.requests[-1].user_text
+    huge = case.name in ("ten_megabytes", "one_huge_line")
+    # A huge file is read in parts; its parts repeat one another, so the per-part cache may
+    # answer all but the first.
+    assert len(server.requests) >= 1 if huge else len(server.requests) == 1
+    seen = server.requests[0].user_text
     for text in case.says:
         assert text in seen
     for text in case.hides:
         assert text not in seen
     assert card.title  # the fake server's card, rendered and parsed back
-    if case.name in ("ten_megabytes", "one_huge_line"):
-        # Cut to the model's budget, with a warning, rather than sent whole or refused.
-        assert "warning: article truncated" in run.err
-        assert len(seen) < path.stat().st_size // 2
+    if huge:
+        # Read whole, in parts each within the model's budget, rather than cut or refused.
+        assert "article truncated" not in run.err
+        assert re.search(r"part \d+ of \d{2,}: (done|cached)", run.err)
+        assert all(len(r.user_text) < path.stat().st_size // 2 for r in server.requests)
 
 
 def test_injected_instructions_reach_the_model_only_as_article_data(

@@ -125,6 +125,12 @@ class Profile:
         return self.small_model and self.enforces_schema
 
     @property
+    def picks_from_article(self) -> bool:
+        """Sectioned small models behind an enforced schema choose their keywords and the
+        sentences their rows come from among the article's own (see the README's Strategies)."""
+        return self.strategy is Strategy.SECTIONED and self.cites_sentences
+
+    @property
     def token_limit_key(self) -> str:
         # OpenAI's newer models reject max_tokens; most compatible servers only know it.
         return "max_tokens" if self.endpoint.host_kind == "compatible" else "max_completion_tokens"

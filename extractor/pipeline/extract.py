@@ -93,17 +93,17 @@ class _Run:
         sections = SECTIONS if self.profile.strategy is Strategy.SECTIONED else (CARD,)
         values: dict[str, Any] = {}
         sources: dict[str, str] = {}
-        small = self.profile.strategy is Strategy.SECTIONED and self.profile.small_model
+        choices = self._keyword_choices(article)
         for section in sections:
-            if section == "title" and small and article.title:
+            if section == "title" and self.profile.strategy is Strategy.SECTIONED and article.title:
                 # A tiny model's title is a worse headline than the article's own.
                 values["title"], sources["title"] = article.title, HEADLINE
-            elif section == "signals" and small and self.profile.cites_sentences:
+            elif section == "signals" and self.profile.picks_from_article:
                 values.update((yield from self._rows_from_sentences(article, aligner)))
                 sources["signals"] = PICKED_ROWS
             else:
-                values.update((yield from self._section(article, aligner, section)))
-                if section == "keywords" and self._keyword_choices(article):
+                values.update((yield from self._section(article, aligner, section, choices)))
+                if section == "keywords" and choices:
                     sources["keywords"] = CHOSEN_PHRASES
         sources = {name: sources.get(name, MODEL) for name in SECTIONS}
         draft = CardDraft.model_validate(values, context={"limits": self.profile.limits})
@@ -128,7 +128,7 @@ class _Run:
         )
 
     def _section(
-        self, article: Article, aligner: Aligner, section: str
+        self, article: Article, aligner: Aligner, section: str, choices: list[str]
     ) -> Generator[dict[str, Any], ChatCompletion, dict[str, Any]]:
         profile = self.profile
         limits, small = profile.limits, profile.small_model
@@ -140,7 +140,7 @@ class _Run:
             max_lengths=small and profile.takes_length_caps,
             citations=citations,
             sentence_count=len(aligner.sentences),
-            keyword_choices=self._keyword_choices(article) if section == "keywords" else (),
+            keyword_choices=choices if section == "keywords" else (),
         )
         shown = schema if profile.schema_in_prompt else None
         # Numbered sentences in every section's prompt, not only the signals one, so that the
@@ -164,7 +164,7 @@ class _Run:
     def _keyword_choices(self, article: Article) -> list[str]:
         """Small models behind an enforced schema choose keywords among the article's own
         phrases (when it has enough of them); the others write their own."""
-        if not (self.profile.cites_sentences and self.profile.strategy is Strategy.SECTIONED):
+        if not self.profile.picks_from_article:
             return []
         phrases = key_phrases(article.text)
         return phrases if len(phrases) >= 2 * self.profile.limits.keywords[0] else []

@@ -63,6 +63,13 @@ def _hash(directory: Path, stamps: tuple[tuple[str, int, int], ...]) -> str:
     return digest.hexdigest()[:12]
 
 
+@cache
+def _examples(path: Path, _mtime_ns: int) -> list[dict[str, Any]]:
+    # Read once per version of the file, not once per row request.
+    examples: list[dict[str, Any]] = json.loads(path.read_text(encoding="utf-8"))
+    return examples
+
+
 def _shown(example: dict[str, Any]) -> dict[str, Any]:
     return {"title": example["title"], "sentence": example["sentence"]}
 
@@ -138,10 +145,8 @@ class Prompts:
         return [*messages, {"role": "user", "content": user}]
 
     def row_examples(self) -> list[dict[str, Any]]:
-        examples: list[dict[str, Any]] = json.loads(
-            (self.directory / "row_examples.json").read_text(encoding="utf-8")
-        )
-        return examples
+        path = self.directory / "row_examples.json"
+        return _examples(path, path.stat().st_mtime_ns)
 
     def row_instructions(self) -> str:
         """What a row answer must not be copied from: the task and the examples' rows."""

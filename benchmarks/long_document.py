@@ -105,6 +105,7 @@ def main() -> None:
         "prompt_tokens": result.usage.prompt_tokens,
         "completion_tokens": result.usage.completion_tokens,
         "rows": len(result.card.signals),
+        "parts_without_card": [w for w in result.warnings if "gave no card" in w],
         "evidence_reach": max(
             (s.end for r in result.card.signals for s in r.evidence if s.end), default=0
         )

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
+from extractor.pipeline import themes
 from extractor.pipeline.load import ALLOW_PRIVATE_URLS
 from tests.fakeserver import TALLY, FakeServer
 from tests.native import probe
@@ -83,6 +84,13 @@ def _private_cache(
     """Each test its own card cache: `extractor extract` caches a long document's parts, and
     a test must neither read another's cards nor write into the user's home."""
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg-cache")))
+
+
+@pytest.fixture(autouse=True)
+def _no_theme_ranking(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Small-model theme choices are ranked by MiniLM, native code that runs in-process only
+    in tests marked `native("minilm")`; elsewhere the choice is the whole vocabulary."""
+    monkeypatch.setattr(themes, "embedder", lambda: None)
 
 
 @pytest.fixture

@@ -80,6 +80,8 @@ KEYWORDS = [
     "African Development Bank",
     "mobile money",
     "battery storage",
+    "diesel generators",
+    "Nairobi",
 ]
 THEMES = ["Renewable Energy", "Rural Development", "Energy Access"]
 # A row whose evidence is this is answered with the article sentence (or its number, when the
@@ -169,13 +171,11 @@ def cells(row: dict[str, Any]) -> dict[str, Any]:
 SIGNAL_SENTENCES = [2, 3, 4]
 
 
-def section_answers(summary_as_sentences: bool = True) -> list[str]:
-    """The answers of a clean 'sectioned' run, in the order they are asked: summary, keywords,
-    themes, then the sentences that carry signals, then one row per sentence. No title: the
-    article's own headline is the card's."""
-    summary: Any = list(SUMMARY_SENTENCES) if summary_as_sentences else SUMMARY
+def section_answers() -> list[str]:
+    """The answers of a clean 'sectioned' run behind an enforced schema, in the order they are
+    asked: keywords, themes, the sentences that carry signals, then one row per sentence. No
+    title (the article's own headline is the card's) and no summary (the picked sentences)."""
     return [
-        json.dumps({"summary": summary}),
         json.dumps({"keywords": list(KEYWORDS)}),
         json.dumps({"themes": list(THEMES)}),
         json.dumps({"sentences": SIGNAL_SENTENCES}),

@@ -2,8 +2,12 @@
 server running the bundled SmolLM2 model (json_schema through tests/record_server.py, since
 llama-cpp-python's server has no json_schema response format). Replay needs no server.
 
-Re-record: start the server, then
-    LLM_BASE_URL=http://127.0.0.1:8765/v1 pytest tests/test_cassettes.py --record-mode=rewrite
+Re-record: start the servers (`tests/llama_server.py` on port 8765, which is llama.cpp's own
+on the portable CPU path; `tests/record_server.py 8766`), then
+    LLM_BASE_URL=http://127.0.0.1:8765/v1 pytest tests/test_cassettes.py --record-mode=rewrite \
+        -k "not json_schema"
+    LLM_BASE_URL=http://127.0.0.1:8766/v1 pytest tests/test_cassettes.py --record-mode=rewrite \
+        -k "json_schema and each_mode"
 """
 
 from __future__ import annotations

@@ -116,7 +116,7 @@ def test_extract_passes_mode_and_strategy(
     )
     out, _ = capsys.readouterr()
     assert code == 0
-    assert len(server.requests) == 7
+    assert len(server.requests) == 6
     assert all(b["response_format"]["type"] == "json_object" for b in server.bodies)
     assert SignalCard.from_markdown(out).title == ARTICLE_TITLE  # the article's headline
 

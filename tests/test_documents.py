@@ -12,20 +12,23 @@ from typing import Any
 import pytest
 
 from extractor.batch.cache import CardCache
+from extractor.batch.run import BatchOptions, extract_batch
 from extractor.cli import main
-from extractor.core.card import CardLimits
-from extractor.pipeline.chunking import split
+from extractor.core.card import ANY_COUNT, CardLimits, SignalCard
+from extractor.pipeline.chunking import Chunk, split
 from extractor.pipeline.document import DocumentReader
 from extractor.pipeline.ground import sentences
 from extractor.pipeline.load import article_from_text, load_article
-from extractor.pipeline.merge import document_limits, merge_items
+from extractor.pipeline.merge import document_limits, merge_items, merge_rows
 from tests.fakeserver import (
+    ARTICLE,
     CITE,
     SIGNALS,
     FakeServer,
     Step,
     card_json,
     make_extractor,
+    read_jsonl,
     refusal,
     reply,
 )
@@ -45,6 +48,14 @@ def _report(words: int = 50_000) -> str:
     while sum(len(p.split()) for p in parts) < words:
         parts.append(GOLD[len(parts) % len(GOLD)])
     return "\n\n".join(parts)
+
+
+def _parts(server: FakeServer, text: str, tokens: int) -> list[Chunk]:
+    extractor = make_extractor(server)
+    try:
+        return split(text.strip(), tokens, extractor.profile.count_tokens)
+    finally:
+        extractor.close()
 
 
 def _answer(body: dict[str, Any]) -> Step:
@@ -180,3 +191,134 @@ def test_a_part_without_a_card_is_named_and_the_rest_kept(server: FakeServer) ->
         DocumentReader(extractor, chunk_tokens=2_000).plan(article_from_text(text)).chunks
     ) - len(missed)
     assert result.card.signals
+
+
+def test_the_cli_reports_each_part_and_reads_only_max_chunks(
+    server: FakeServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "report.txt"
+    path.write_text(_report(12_000))
+    server.play(_answer)
+    endpoint = ["--base-url", server.base_url, "--model", "fake-model", "--mode", "json_schema"]
+    args = ["extract", str(path), *endpoint, "--chunk-tokens", "3000", "--no-cache"]
+    assert main([*args, "--dry-run"]) == 0
+    total = capsys.readouterr().out.count("part ")
+    assert total > 3 and not server.requests
+
+    assert main(args) == 0
+    err = capsys.readouterr().err
+    lines = re.findall(rf"^part (\d+) of {total}: done \((\d+)/{total}\)$", err, re.M)
+    assert sorted(int(part) for part, _ in lines) == list(range(1, total + 1))
+    assert sorted(int(done) for _, done in lines) == list(range(1, total + 1))
+    assert len(server.requests) == total + 1  # each part, then the summary of the parts
+
+    before = len(server.requests)
+    server.play(_answer)
+    assert main([*args, "--max-chunks", "2"]) == 0
+    out, err = capsys.readouterr()
+    asked = server.requests[before:]
+    sent = sorted(m.group(1) for r in asked if (m := _ARTICLE.search(r.user_text)))
+    assert sent == sorted(chunk.text for chunk in _parts(server, path.read_text(), 3000)[:2])
+    assert f"read 2 of {total} parts (max_chunks)" in err
+    assert SignalCard.from_markdown(out).signals
+
+
+def test_the_cli_caps_a_long_documents_card(
+    server: FakeServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "report.txt"
+    path.write_text(_report(12_000))
+    server.play(_answer)
+    endpoint = ["--base-url", server.base_url, "--model", "fake-model", "--mode", "json_schema"]
+    args = ["extract", str(path), *endpoint, "--chunk-tokens", "3000", "--no-cache"]
+    assert main([*args, "--max-signals", "2", "--max-keywords", "3"]) == 0
+    card = SignalCard.from_markdown(capsys.readouterr().out)
+    assert len(card.signals) == 2 and len(card.keywords) == 3
+    assert main([*args, "--max-themes", "0"]) == 2
+    assert "--max-themes must be 1 or more" in capsys.readouterr().err
+
+
+def test_a_batch_reads_a_long_document_whole_and_skips_it_on_a_rerun(
+    server: FakeServer, tmp_path: Path
+) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    text = _report(8_000)
+    (folder / "report.txt").write_text(text)
+    (folder / "solar.txt").write_text(ARTICLE)
+    server.play(_answer)
+    out = tmp_path / "results.jsonl"
+    options: dict[str, Any] = {
+        "base_url": server.base_url, "model": "fake-model", "mode": "json_schema",
+        "strategy": "single", "max_article_tokens": 2_500,
+    }  # fmt: skip
+    extract_batch([str(folder)], out, BatchOptions(closest=0), **options)
+    records = {Path(r["source"]).name: r for r in read_jsonl(out)}
+    report = records["report.txt"]
+    parts = len(_parts(server, text, 2_500))
+    assert parts > 2 and len(server.requests) == parts + 1 + 1  # parts, summary, the article
+    ends = [s["end"] for row in report["card"]["signals"] for s in row["evidence"] if s["end"]]
+    assert max(ends) > 0.8 * len(report["article"]["text"])
+    assert records["solar.txt"]["card"]["signals"]
+
+    sent = len(server.requests)
+    extract_batch([str(folder)], out, BatchOptions(closest=0), **options)
+    assert len(server.requests) == sent
+    assert len(read_jsonl(out)) == 2
+
+
+def test_a_one_part_pdf_in_a_batch_has_pages_on_its_evidence(
+    server: FakeServer, tmp_path: Path
+) -> None:
+    path = report_pdf(GOLD[:2], tmp_path / "two.pdf")
+    article = load_article(path)
+    last = article.text[sentences(article.text)[-1][0] :].rstrip(".").split()
+    row = {"evidence": CITE, "signal": " ".join(last[:8]), "change": " ".join(last[8:14]),
+           "horizon_10y": " ".join(last[14:20]), "driving_force": " ".join(last[-4:])}  # fmt: skip
+    server.play(reply(card_json(signals=[*SIGNALS, row])))
+    out = tmp_path / "results.jsonl"
+    extract_batch(
+        [str(path)], out, BatchOptions(closest=0), base_url=server.base_url,
+        model="fake-model", mode="json_schema", strategy="single",
+    )  # fmt: skip
+    (record,) = read_jsonl(out)
+    assert len(server.requests) == 1
+    spans = [s for r in record["card"]["signals"] for s in r["evidence"] if s["start"]]
+    assert spans and all(s["page"] == article.page_at(s["start"]) for s in spans)
+    assert max(s["page"] for s in spans) > 1
+
+
+@pytest.mark.native("minilm")
+def test_rows_of_different_parts_merge_by_meaning_with_minilm() -> None:
+    from extractor.backends.embeddings import MiniLM
+
+    def card(*rows: tuple[str, str]) -> SignalCard:
+        signals = [
+            {
+                "signal": signal,
+                "change": change,
+                "horizon_10y": "More of it",
+                "driving_force": "Cost",
+                "evidence": [{"text": signal, "start": 0, "end": len(signal), "match": "exact"}],
+            }
+            for signal, change in rows
+        ]
+        fields = {"title": "T", "summary": "S.", "keywords": [], "themes": [], "signals": signals}
+        return SignalCard.model_validate(fields, context={"limits": ANY_COUNT})
+
+    first = card(
+        ("Big Tech buys nuclear power for AI", "Fossil grid power to nuclear deals"),
+        ("Schools ban phones in class", "Phones in class to phone-free schools"),
+    )
+    second = card(
+        ("Technology giants sign nuclear electricity deals for AI", "Grid power to nuclear"),
+        ("Farmers plant drought-resistant wheat", "Old seeds to drought-resistant crops"),
+    )
+    chunks = [Chunk(0, 0, 1000, "x", 250), Chunk(1, 900, 2000, "y", 250)]
+    merged = merge_rows([(chunks[0], first), (chunks[1], second)], None, MiniLM(threads=1))
+    lexical = merge_rows([(chunks[0], first), (chunks[1], second)], None, None)
+    assert len(lexical) == 4  # different words: only meaning makes them one row
+    assert len(merged) == 3
+    top = merged[0]
+    assert top.signal == "Big Tech buys nuclear power for AI"  # two parts support it
+    assert sorted(span.start for span in top.evidence) == [0, 900]  # both parts' evidence

@@ -299,7 +299,7 @@ def test_a_small_model_picks_numbered_sentences_then_writes_a_row_from_each(
     )
     numbers = pick["response_format"]["schema"]["properties"]["sentences"]["items"]["enum"]
     assert numbers == [2, 3, 4, 5, 6]  # the headline is too short to carry a signal
-    assert "[1] Solar Microgrids" in server.requests[3].user_text
+    assert "[1] Solar Microgrids" in server.requests[2].user_text
     for signal in result.card.signals:
         (span,) = signal.evidence
         assert span.match == "exact" and result.article.text[span.start : span.end] == span.text

@@ -28,7 +28,7 @@ def test_phrases_are_capped_in_number_and_length() -> None:
 
 
 def test_the_keywords_schema_holds_the_choices() -> None:
-    schema = card_schema(DEFAULT_LIMITS, ("keywords",), keyword_choices=["Kenya", "solar"])
+    schema = card_schema(DEFAULT_LIMITS, ("keywords",), choices={"keywords": ["Kenya", "solar"]})
     assert schema["properties"]["keywords"]["items"] == {
         "type": "string",
         "enum": ["Kenya", "solar"],

@@ -15,6 +15,7 @@ from extractor.pipeline.ground import Aligner
 from tests.fakeserver import (
     ARTICLE,
     ARTICLE_TITLE,
+    CITE,
     KEYWORDS,
     SIGNAL_SENTENCES,
     SIGNALS,
@@ -187,65 +188,78 @@ def test_sectioned_strategy_asks_once_per_section(server: FakeServer) -> None:
     server.play(section_answers())
     result = extract_from(server, strategy="sectioned")
 
-    # Three sections (the headline is the title), the signal sentences, a row for each.
-    assert len(server.requests) == 7
+    # Two sections (the headline is the title, the picked sentences the summary), the signal
+    # sentences, a row for each.
+    assert len(server.requests) == 6
     assert result.strategy == "sectioned"
-    assert result.usage.requests == 7
+    assert result.usage.requests == 6
     assert result.usage.reasks == 0
     card = result.card
     assert card.title == ARTICLE_TITLE
     assert result.sources["title"] == "article headline"
-    assert result.sources["summary"] == "model"
+    assert result.sources["summary"].startswith("model, the article sentences it picked")
     assert result.sources["keywords"] == "model, chosen among the article's phrases"
+    assert result.sources["themes"].startswith("model, chosen among the vocabulary")
     assert result.sources["signals"].startswith("model")
-    assert card.summary == SUMMARY  # the sentences are joined into one paragraph
+    sentences = Aligner(ARTICLE).sentences
+    picked = [ARTICLE[slice(*sentences[n - 1])] for n in SIGNAL_SENTENCES]
+    assert card.summary == " ".join(picked)
     assert card.keywords == KEYWORDS
     assert card.themes == THEMES
     assert [row.model_dump(exclude={"evidence"}) for row in card.signals] == [
         cells(row) for row in SIGNALS
     ]
     assert all(row.grounded for row in card.signals)
-    sentences = Aligner(ARTICLE).sentences
     for row, number in zip(card.signals, SIGNAL_SENTENCES, strict=True):
         (span,) = row.evidence
         assert (span.start, span.end) == sentences[number - 1]  # the sentence it was written from
 
     assert SECTIONS == ("title", "summary", "keywords", "themes", "signals")
-    asked = ("summary", "keywords", "themes", "pick", "signal", "signal", "signal")
+    asked = ("keywords", "themes", "pick", "signal", "signal", "signal")
     for body, section in zip(server.bodies, asked, strict=True):
         assert body["response_format"]["json_schema"]["name"] == f"signal_card_{section}"
-    row = server.requests[4]
-    # Worked examples come as earlier turns, then the one sentence the row is written from.
+    keywords = server.bodies[0]["response_format"]["json_schema"]["schema"]["properties"]
+    assert keywords["keywords"]["minItems"] == 8  # a seed card lists about ten
+    # Themes are chosen among broad fields, shown in the prompt and enforced by the schema.
+    themes = server.bodies[1]["response_format"]["json_schema"]["schema"]["properties"]
+    assert themes["themes"]["minItems"] == themes["themes"]["maxItems"] == 3
+    fields = themes["themes"]["items"]["enum"]
+    assert "Energy Transition" in fields and "Artificial Intelligence" in fields
+    assert "; ".join(fields) in server.requests[1].user_text
+    row = server.requests[3]
+    # Worked examples come as earlier turns, then the one sentence the row is written from,
+    # without the headline, which a tiny model copies into every row.
     assert [m["role"] for m in row.messages] == ["system"] + ["user", "assistant"] * 3 + ["user"]
     assert ARTICLE.splitlines()[2][:40] in row.messages[-1]["content"]
     assert ARTICLE.splitlines()[2][:40] not in row.messages[1]["content"]
+    assert ARTICLE_TITLE not in row.messages[-1]["content"]
+    cap = server.bodies[3]["response_format"]["json_schema"]["schema"]["properties"]
+    assert cap["signal"]["maxLength"] == 50
 
-    users = [r.user_text for r in server.requests[:4]]
+    users = [r.user_text for r in server.requests[:3]]
     prefix = _common_prefix(users)
     # The article comes first (its sentences numbered, for the rows to cite), so servers can
     # reuse the cached prefix.
     numbered = Aligner(ARTICLE).numbered()
     assert numbered in prefix and numbered.startswith("[1] Solar Microgrids")
     assert all(u.startswith(prefix) for u in users)
-    assert len({u[len(prefix) :] for u in users}) == 4  # only the task differs
+    assert len({u[len(prefix) :] for u in users}) == 3  # only the task differs
 
 
 def test_sectioned_strategy_re_asks_only_the_failing_section(server: FakeServer) -> None:
-    summary, keywords, themes, *signals = section_answers()
-    few = json.dumps({"keywords": KEYWORDS[:2]})
-    server.play([summary, few, keywords, themes, *signals])
+    keywords, themes, *signals = section_answers()
+    none = json.dumps({"keywords": []})
+    server.play([none, keywords, themes, *signals])
     result = extract_from(server, strategy="sectioned")
-    assert len(server.requests) == 8
+    assert len(server.requests) == 7
     assert result.usage.reasks == 1
-    reask = _reask_text(server, 2)
-    assert "at least 5" in reask
+    reask = _reask_text(server, 1)
+    assert "at least 8" in reask
     # Small models copy any earlier answer in context, so the sectioned re-ask is the first
-    # prompt again plus the errors and the items already kept, not a conversation.
-    assert [len(r.messages) for r in server.requests[:5]] == [2] * 5
-    assert reask.startswith(_reask_text(server, 1))
-    assert all(keyword in reask.split("already kept")[1] for keyword in KEYWORDS[:2])
+    # prompt again plus the errors, not a conversation.
+    assert [len(r.messages) for r in server.requests[:4]] == [2] * 4
+    assert reask.startswith(_reask_text(server, 0))
     assert [a.section for a in result.attempts] == [
-        "summary",
         "keywords",
         "keywords",
         "themes",
@@ -257,10 +271,47 @@ def test_sectioned_strategy_re_asks_only_the_failing_section(server: FakeServer)
     assert result.card.keywords == KEYWORDS
 
 
-def test_a_summary_string_is_accepted_in_sectioned_mode(server: FakeServer) -> None:
-    server.play(section_answers(summary_as_sentences=False))
+def test_a_chosen_list_cut_short_by_repeats_is_filled_from_the_top_of_its_choices(
+    server: FakeServer,
+) -> None:
+    *_, pick, row1, row2, row3 = section_answers()
+    repeated = json.dumps({"keywords": [KEYWORDS[0], KEYWORDS[0], KEYWORDS[1], KEYWORDS[2]]})
+    server.play([repeated, json.dumps({"themes": ["Energy Policy"] * 3}), pick, row1, row2, row3])
     result = extract_from(server, strategy="sectioned")
+    assert result.usage.reasks == 0  # what the model chose stands; no request is spent on it
+    offered = server.bodies[0]["response_format"]["json_schema"]["schema"]["properties"]
+    choices = offered["keywords"]["items"]["enum"]
+    card = result.card
+    assert card.keywords[:3] == KEYWORDS[:3]
+    assert len(card.keywords) == 8
+    assert card.keywords[3:] == [c for c in choices if c not in KEYWORDS[:3]][:5]
+    fields = server.bodies[1]["response_format"]["json_schema"]["schema"]["properties"]
+    expected = [
+        "Energy Policy",
+        *[f for f in fields["themes"]["items"]["enum"] if f != "Energy Policy"][:2],
+    ]
+    assert card.themes == expected
+    assert result.sources["keywords"].endswith("(5 added from the top of that list)")
+    assert result.sources["themes"].endswith("(2 added from the top of that list)")
+    assert any("the model chose 3; 5 added" in w for w in result.warnings)
+
+
+def test_a_summary_string_is_accepted_in_sectioned_mode(server: FakeServer) -> None:
+    # Without an enforced schema a small model writes each section, the summary included.
+    rows = [{"evidence": CITE, **cells(row)} for row in SIGNALS]
+    server.play(
+        [
+            json.dumps({"summary": SUMMARY}),
+            json.dumps({"keywords": KEYWORDS}),
+            json.dumps({"themes": THEMES}),
+            json.dumps({"signals": rows}),
+        ]
+    )
+    result = extract_from(server, strategy="sectioned", mode="json")
+    assert len(server.requests) == 4
     assert result.card.summary == SUMMARY
+    assert result.sources["summary"] == "model"
+    assert result.sources["themes"] == "model"
 
 
 async def test_async_gives_the_same_card_as_sync(server: FakeServer) -> None:
@@ -290,7 +341,7 @@ async def test_async_gives_the_same_card_as_sync(server: FakeServer) -> None:
 async def test_async_sectioned_run(server: FakeServer) -> None:
     server.play(section_answers())
     result = await aextract_article(ARTICLE, **extractor_options(server, strategy="sectioned"))
-    assert len(server.requests) == 7
+    assert len(server.requests) == 6
     assert result.card.themes == THEMES
 
 

@@ -39,7 +39,7 @@ from extractor.core.record import FailureRecord, ResultRecord, article_key
 from extractor.core.result import ExtractionResult
 from extractor.core.text import one_line, redact
 from extractor.core.usage import Usage
-from extractor.pipeline.document import DocumentReader
+from extractor.pipeline.document import DocumentReader, with_pages
 from extractor.pipeline.extract import Extractor, ExtractorOptions
 from extractor.store.lock import RunLock
 from extractor.store.results import ResultsWriter, errors_path
@@ -371,10 +371,10 @@ class Batch:
         if len(reader.plan(article).chunks) > 1:
             return await asyncio.to_thread(reader.read, article, cache)
         if self._sender is None:
-            return await self.extractor.aextract(article)
+            return with_pages(await self.extractor.aextract(article), article)
         pending = self.extractor.pending(article)
         completion = await self._sender.ask(pending)
-        return await self.extractor.aresume(pending, completion)
+        return with_pages(await self.extractor.aresume(pending, completion), article)
 
     async def _wait(self, future: asyncio.Future[ResultRecord | None]) -> ResultRecord | None:
         shielded = asyncio.shield(future)

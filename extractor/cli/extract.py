@@ -17,6 +17,8 @@ from extractor.cli.common import (
     add_url_flag,
     apply_url_flag,
 )
+from extractor.core.card import DEFAULT_LIMITS, CardLimits
+from extractor.core.errors import ConfigError
 from extractor.pipeline.chunking import Chunk
 from extractor.pipeline.document import DocumentReader
 from extractor.pipeline.extract import Extractor
@@ -40,6 +42,15 @@ def add_parsers(commands: Commands) -> None:
         action="store_true",
         help="print the parts, requests, estimated tokens and cost, and send nothing",
     )
+    for field, default in (("signals", "8, up to 24"), ("keywords", "15, up to 30"),
+                           ("themes", "6, up to 10")):  # fmt: skip
+        parser.add_argument(
+            f"--max-{field}",
+            type=int,
+            metavar="N",
+            help=f"at most N {field} on the card (default {default} as a long document's "
+            "parts add up)",
+        )
     parser.add_argument("--no-cache", action="store_true", help="no per-part cache")
     parser.add_argument("--cache", type=Path, help="per-part cache file (default: user cache)")
     add_endpoint_flags(parser)
@@ -50,12 +61,14 @@ def add_parsers(commands: Commands) -> None:
 
 def run(args: argparse.Namespace) -> int:
     apply_url_flag(args)
+    limits = _limits(args)
     extractor = Extractor(
         model=args.model,
         base_url=args.base_url,
         mode=args.mode,
         strategy=args.strategy,
         ungrounded=args.ungrounded,
+        limits=limits or DEFAULT_LIMITS,
     )
     article = load_article(args.source)
     reader = DocumentReader(
@@ -63,6 +76,7 @@ def run(args: argparse.Namespace) -> int:
         chunk_tokens=args.chunk_tokens,
         max_chunks=args.max_chunks,
         concurrency=args.concurrency,
+        limits=limits,
     )
     plan = reader.plan(article)
     if args.dry_run:
@@ -99,6 +113,20 @@ def run(args: argparse.Namespace) -> int:
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     return EXIT_OK
+
+
+def _limits(args: argparse.Namespace) -> CardLimits | None:
+    """The card's item counts when a --max-* flag caps one (the lower bound follows it)."""
+    caps = {f: getattr(args, f"max_{f}") for f in ("signals", "keywords", "themes")}
+    if all(cap is None for cap in caps.values()):
+        return None
+    bounds = {}
+    for field, cap in caps.items():
+        low, high = DEFAULT_LIMITS.bounds(field)
+        if cap is not None and cap < 1:
+            raise ConfigError(f"--max-{field} must be 1 or more")
+        bounds[field] = (low, high) if cap is None else (min(low, cap), cap)
+    return CardLimits(**bounds)
 
 
 def _progress(chunk: Chunk, done: int, total: int, how: str) -> None:

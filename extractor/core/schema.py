@@ -8,7 +8,7 @@ endpoint enforces them while decoding where it can.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from functools import cache
 from typing import Any, Literal
 
@@ -38,7 +38,8 @@ def card_schema(
     max_lengths: bool = False,
     citations: Citations = "quote",
     sentence_count: int = 0,
-    keyword_choices: Sequence[str] = (),
+    choices: Mapping[str, Sequence[str]] | None = None,
+    cell_length: int = _MAX_LENGTHS["cell"],
 ) -> dict[str, Any]:
     """The strict schema of `CardDraft`, restricted to `sections`.
 
@@ -48,7 +49,8 @@ def card_schema(
     Each signal row starts with its `evidence`, so the model picks its source before it
     writes the row: a verbatim quote, or with `citations="sentence"` the number of one of the
     article's `sentence_count` numbered sentences, which a grammar-enforcing endpoint can only
-    answer with a sentence that exists."""
+    answer with a sentence that exists. `choices` holds, per list section, the only items a
+    grammar-enforcing endpoint may then answer with; `cell_length` caps a row's cells."""
     full = _draft_schema()
     defs = full.get("$defs", {})
     wanted = list(sections)
@@ -62,9 +64,9 @@ def card_schema(
             properties[name]["minItems"] = low
             if high is not None:
                 properties[name]["maxItems"] = high
-    if keyword_choices and "keywords" in properties:
-        # A grammar-enforcing endpoint can then answer only with the article's own phrases.
-        properties["keywords"]["items"] = {"type": "string", "enum": list(keyword_choices)}
+    for name, items in (choices or {}).items():
+        if items and name in properties:
+            properties[name]["items"] = {"type": "string", "enum": list(items)}
     if sentences and "summary" in properties:
         properties["summary"] = {
             "description": "The summary as 3 to 5 sentences.",
@@ -89,7 +91,7 @@ def card_schema(
             row["properties"] = cells
         row["required"] = list(row["properties"])
     if max_lengths:
-        _cap_lengths(properties)
+        _cap_lengths(properties, cell_length)
     return {
         "type": "object",
         "properties": properties,
@@ -137,7 +139,7 @@ def _strict(node: Any, defs: dict[str, Any]) -> Any:
     return out
 
 
-def _cap_lengths(properties: dict[str, Any]) -> None:
+def _cap_lengths(properties: dict[str, Any], cell_length: int) -> None:
     for name, node in properties.items():
         if name == "title":
             node["maxLength"] = _MAX_LENGTHS[name]
@@ -148,6 +150,6 @@ def _cap_lengths(properties: dict[str, Any]) -> None:
         elif name == "signals":
             for cell, rule in node["items"]["properties"].items():
                 if cell != "evidence":
-                    rule["maxLength"] = _MAX_LENGTHS["cell"]
+                    rule["maxLength"] = cell_length
             # A grammar can hold a small model to the seeds' "X to Y" form of a change.
             node["items"]["properties"]["change"]["pattern"] = _CHANGE

@@ -16,7 +16,7 @@ from typing import Protocol
 
 from extractor.backends.modes import read_reply, request_options
 from extractor.core.article import Article
-from extractor.core.card import SignalCard
+from extractor.core.card import CardLimits, SignalCard
 from extractor.core.errors import ConfigError, ExtractionError
 from extractor.core.record import ResultRecord, article_key
 from extractor.core.result import ExtractionResult
@@ -66,7 +66,8 @@ class DocumentReader:
 
     chunk_tokens: tokens per part (unset: the extractor's article budget). max_chunks: read at
     most this many parts, with a warning. concurrency: parts in flight at once. embedder:
-    merges same-meaning rows (MiniLM); without one, rows merge by their words."""
+    merges same-meaning rows (MiniLM); without one, rows merge by their words. limits: the
+    merged card's item counts (unset: the extractor's, upper bounds grown with the parts)."""
 
     def __init__(
         self,
@@ -76,6 +77,7 @@ class DocumentReader:
         max_chunks: int | None = None,
         concurrency: int = 4,
         embedder: Embedder | None = None,
+        limits: CardLimits | None = None,
     ) -> None:
         if chunk_tokens is not None and chunk_tokens < 200:
             raise ConfigError("chunk_tokens must be 200 or more")
@@ -88,6 +90,7 @@ class DocumentReader:
         self.max_chunks = max_chunks
         self.concurrency = concurrency
         self.embedder = embedder
+        self.limits = limits
 
     def plan(self, article: Article) -> Plan:
         profile = self.extractor.profile
@@ -122,7 +125,7 @@ class DocumentReader:
         plan = self.plan(article)
         if len(plan.chunks) == 1 and not plan.skipped:
             result = self.extractor.extract(article)
-            return _paged(result, article)
+            return with_pages(result, article)
         fingerprint = self.extractor.fingerprint()
         total = len(plan.chunks)
         done = 0
@@ -183,7 +186,7 @@ class DocumentReader:
                 f"read {total} of {total + plan.skipped} parts (max_chunks): the card misses "
                 f"the last {len(article.text) - plan.chunks[-1].end:,} characters"
             )
-        limits = document_limits(self.extractor.profile.limits, len(cards))
+        limits = self.limits or document_limits(self.extractor.profile.limits, len(cards))
         title, summary, asked = self._summary(article, [card for _, card in cards])
         usage.add(asked)
         if asked.requests == 0 and len(cards) > 1:
@@ -203,7 +206,7 @@ class DocumentReader:
         )
         whole = replace(article, warnings=())
         grounding, problems = ground_card(card, article.text)
-        return _paged(
+        return with_pages(
             ExtractionResult(
                 card=card,
                 usage=usage,
@@ -256,8 +259,8 @@ class DocumentReader:
         return cards[0].title, cards[0].summary, usage
 
 
-def _paged(result: ExtractionResult, article: Article) -> ExtractionResult:
-    """Evidence spans told which PDF page they start on."""
+def with_pages(result: ExtractionResult, article: Article) -> ExtractionResult:
+    """Evidence spans told which PDF page they start on (a no-op for text without pages)."""
     if not article.pages:
         return result
     rows = [

@@ -37,7 +37,8 @@ from extractor.core.result import Attempt, ExtractionResult
 from extractor.core.schema import SECTIONS, Citations, card_schema, pick_schema
 from extractor.core.text import one_line, redact
 from extractor.core.usage import Usage
-from extractor.pipeline.ground import Aligner, ground_card
+from extractor.pipeline import themes
+from extractor.pipeline.ground import Aligner, fold, ground_card
 from extractor.pipeline.load import article_from_text
 from extractor.pipeline.phrases import key_phrases
 from extractor.pipeline.prompting import Message, Prompts
@@ -54,8 +55,15 @@ Check = Callable[[str, Carry, bool], Checked]
 MODEL = "model"
 HEADLINE = "article headline"
 PICKED_ROWS = "model, one row per article sentence it picked"
-CHOSEN_PHRASES = "model, chosen among the article's phrases"
+PICKED_SUMMARY = "model, the article sentences it picked for the signals, in article order"
+CHOSEN = {
+    "keywords": "model, chosen among the article's phrases",
+    "themes": "model, chosen among the vocabulary's fields nearest the article",
+}
 ROWS_WANTED = 5  # as many rows as a seed card has
+# A seed card lists ten keywords and three themes; choosing, a small model is asked for so many.
+CHOSEN_WANTED = {"keywords": 8, "themes": 3}
+ROW_CELL_LENGTH = 50  # a seed row's cells are 30-47 characters
 _MIN_EVIDENCE_WORDS = 8  # shorter sentences (headlines, datelines) carry no signal
 
 
@@ -67,6 +75,7 @@ class _Run:
     usage: Usage = field(default_factory=Usage)
     attempts: list[Attempt] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    filled: dict[str, int] = field(default_factory=dict)  # items added to a chosen list
 
     def count_retry(self, _state: RetryCallState) -> None:
         self.usage.transport_retries += 1
@@ -93,18 +102,23 @@ class _Run:
         sections = SECTIONS if self.profile.strategy is Strategy.SECTIONED else (CARD,)
         values: dict[str, Any] = {}
         sources: dict[str, str] = {}
-        choices = self._keyword_choices(article)
+        choices = self._choices(article)
         for section in sections:
             if section == "title" and self.profile.strategy is Strategy.SECTIONED and article.title:
                 # A tiny model's title is a worse headline than the article's own.
                 values["title"], sources["title"] = article.title, HEADLINE
+            elif section == "summary" and self.profile.picks_from_article:
+                continue  # made of the sentences the signals step picks
             elif section == "signals" and self.profile.picks_from_article:
                 values.update((yield from self._rows_from_sentences(article, aligner)))
-                sources["signals"] = PICKED_ROWS
+                sources["signals"], sources["summary"] = PICKED_ROWS, PICKED_SUMMARY
             else:
                 values.update((yield from self._section(article, aligner, section, choices)))
-                if section == "keywords" and choices:
-                    sources["keywords"] = CHOSEN_PHRASES
+                if section in choices:
+                    added = self.filled.get(section)
+                    sources[section] = CHOSEN[section] + (
+                        f" ({added} added from the top of that list)" if added else ""
+                    )
         sources = {name: sources.get(name, MODEL) for name in SECTIONS}
         draft = CardDraft.model_validate(values, context={"limits": self.profile.limits})
         card = SignalCard.from_draft(draft, link=article.url)
@@ -128,10 +142,20 @@ class _Run:
         )
 
     def _section(
-        self, article: Article, aligner: Aligner, section: str, choices: list[str]
+        self,
+        article: Article,
+        aligner: Aligner,
+        section: str,
+        choices: dict[str, list[str]],
     ) -> Generator[dict[str, Any], ChatCompletion, dict[str, Any]]:
         profile = self.profile
         limits, small = profile.limits, profile.small_model
+        offered = choices.get(section, [])
+        if offered:
+            low, high = limits.bounds(section)
+            wanted = max(low, min(CHOSEN_WANTED[section], high or CHOSEN_WANTED[section]))
+            # As many themes as a seed card; keywords may run on to the usual maximum.
+            limits = replace(limits, **{section: (wanted, wanted if section == "themes" else high)})
         citations: Citations = "sentence" if profile.cites_sentences else "quote"
         schema = card_schema(
             limits,
@@ -140,34 +164,74 @@ class _Run:
             max_lengths=small and profile.takes_length_caps,
             citations=citations,
             sentence_count=len(aligner.sentences),
-            keyword_choices=choices if section == "keywords" else (),
+            choices={section: offered},
         )
         shown = schema if profile.schema_in_prompt else None
         # Numbered sentences in every section's prompt, not only the signals one, so that the
         # sections still share their long prompt prefix.
         text = aligner.numbered() if citations == "sentence" else article.text
         messages: list[Message] = self.prompts.messages(
-            article, section, limits, shown, sentences=small, text=text, citations=citations
+            article,
+            section,
+            limits,
+            shown,
+            sentences=small,
+            text=text,
+            citations=citations,
+            choices=offered if section == "themes" else (),
         )
         task = self.prompts.instructions(
             section, limits, shown, sentences=small, citations=citations
         )
 
         def check(answer: str, carry: Carry, final: bool) -> Checked:
-            values, repairs = check_section(
-                answer, section, limits, task, article.text, carry, aligner
-            )
+            try:
+                values, repairs = check_section(
+                    answer, section, limits, task, article.text, carry, aligner
+                )
+            except Invalid as invalid:
+                kept = invalid.usable.get(section)
+                if not offered or not kept:
+                    raise
+                values, repairs = self._top_up(kept, offered, section, limits, invalid)
             return self._police(values, repairs, final), repairs
 
         return (yield from self._ask(section, messages, schema, check))
 
-    def _keyword_choices(self, article: Article) -> list[str]:
+    def _top_up(
+        self,
+        kept: list[Any],
+        offered: list[str],
+        section: str,
+        limits: CardLimits,
+        invalid: Invalid,
+    ) -> Checked:
+        """A model choosing among a list repeats an item rather than ending short: what it
+        chose stands, and the list's first items it did not choose fill the count."""
+        seen = {fold(str(item)) for item in kept}
+        extra = [item for item in offered if fold(item) not in seen]
+        filled = [*kept, *extra[: max(0, limits.bounds(section)[0] - len(kept))]]
+        try:
+            values, repairs = check_section(json.dumps({section: filled}), section, limits)
+        except Invalid:
+            raise invalid from None
+        self.filled[section] = len(filled) - len(kept)
+        return values, [
+            *repairs,
+            f"{section}: the model chose {len(kept)}; {len(filled) - len(kept)} added from "
+            "the top of its list",
+        ]
+
+    def _choices(self, article: Article) -> dict[str, list[str]]:
         """Small models behind an enforced schema choose keywords among the article's own
-        phrases (when it has enough of them); the others write their own."""
+        phrases (when it has enough of them) and themes among broad fields; the others write
+        their own."""
         if not self.profile.picks_from_article:
-            return []
+            return {}
         phrases = key_phrases(article.text)
-        return phrases if len(phrases) >= 2 * self.profile.limits.keywords[0] else []
+        fields = themes.theme_choices(article.text, self.prompts.themes(), themes.embedder())
+        enough = len(phrases) >= 2 * self.profile.limits.keywords[0]
+        return {"keywords": phrases, "themes": fields} if enough else {"themes": fields}
 
     def _rows_from_sentences(
         self, article: Article, aligner: Aligner
@@ -201,13 +265,17 @@ class _Run:
         rows: list[dict[str, Any]] = []
         row_limits = CardLimits(signals=(1, 1))
         row_schema = card_schema(
-            row_limits, ("signals",), max_lengths=profile.takes_length_caps, citations="none"
+            row_limits,
+            ("signals",),
+            max_lengths=profile.takes_length_caps,
+            citations="none",
+            cell_length=ROW_CELL_LENGTH,
         )["properties"]["signals"]["items"]
         # What the row prompt says besides its sentence: answers copied from it are echoes.
         row_task = self.prompts.row_instructions()
         for number in picks:
             start, end = aligner.sentences[number - 1]
-            row_messages = self.prompts.row(article, article.text[start:end])
+            row_messages = self.prompts.row(article.text[start:end])
 
             def check_row(answer: str, carry: Carry, final: bool, number: int = number) -> Checked:
                 wrapped = json.dumps({"signals": [{"evidence": number, **_object(answer)}]})
@@ -233,7 +301,7 @@ class _Run:
                 self.attempts,
                 self.usage,
             )
-        return {"signals": rows}
+        return {"signals": rows, "summary": _summary(article, aligner, picks)}
 
     def _ask(
         self,
@@ -413,6 +481,18 @@ class _Run:
             f"{len(article.text.split())} words kept (a budget of {budget} tokens)"
         )
         return replace(article, text=cut.rstrip())
+
+
+def _summary(article: Article, aligner: Aligner, picks: list[int]) -> str:
+    """The picked sentences, in article order and without the headline: sentences that report
+    the article's changes summarise it better than a tiny model's paraphrase, and invent
+    nothing."""
+    headline = fold(article.title or "")
+    chosen = [
+        " ".join(article.text[slice(*aligner.sentences[n - 1])].split()) for n in sorted(picks)
+    ]
+    kept = [text for text in chosen if fold(text) != headline]
+    return " ".join(kept or chosen)
 
 
 def _as_article(article: str | Article) -> Article:

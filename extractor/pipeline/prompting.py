@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -70,8 +71,9 @@ def _examples(path: Path, _mtime_ns: int) -> list[dict[str, Any]]:
     return examples
 
 
-def _shown(example: dict[str, Any]) -> dict[str, Any]:
-    return {"title": example["title"], "sentence": example["sentence"]}
+@cache
+def _vocabulary(path: Path, _mtime_ns: int) -> tuple[str, ...]:
+    return tuple(json.loads(path.read_text(encoding="utf-8")))
 
 
 class Prompts:
@@ -98,11 +100,13 @@ class Prompts:
         sentences: bool = False,
         text: str | None = None,
         citations: str = "quote",
+        choices: Sequence[str] = (),
     ) -> list[Message]:
         """System then user message. The article comes before the task so that the calls for
         different sections share a long prompt prefix, which llama.cpp reuses from its cache.
         `sentences` asks for the summary as a list of sentences (see `card_schema`); `text`
-        is the article as shown (numbered sentences when rows cite them by number)."""
+        is the article as shown (numbered sentences when rows cite them by number); `choices`
+        are the items the task offers, shown to the model."""
         schema_text = json.dumps(schema, ensure_ascii=False) if schema is not None else ""
         system = self.render("system.j2")
         user = self.render(
@@ -114,6 +118,7 @@ class Prompts:
             schema=schema_text,
             sentences=sentences,
             citations=citations,
+            choices=choices,
         )
         return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
@@ -128,20 +133,27 @@ class Prompts:
         """What the prompt says besides the article and its metadata: the text a model's
         answer must not be copied from (a headline taken from the article is no echo)."""
         task = self.render(
-            "task.j2", section=section, limits=limits, sentences=sentences, citations=citations
+            "task.j2",
+            section=section,
+            limits=limits,
+            sentences=sentences,
+            citations=citations,
+            choices=(),
         )
         schema_text = json.dumps(schema, ensure_ascii=False) if schema is not None else ""
         return "\n".join((self.render("system.j2"), task, schema_text))
 
-    def row(self, article: Article, sentence: str) -> list[Message]:
+    def row(self, sentence: str) -> list[Message]:
         """The request for one signal row, written from one sentence of the article, after
         worked examples as earlier turns: a tiny model follows a shown answer far better
-        than a described one. The examples' domains are none of the gold articles'."""
+        than a described one. The examples' domains are none of the gold articles'. The
+        headline is not shown: a tiny model copies it into every row."""
         messages: list[Message] = [{"role": "system", "content": self.render("system.j2")}]
         for example in self.row_examples():
-            messages.append({"role": "user", "content": self.render("row.j2", **_shown(example))})
+            shown = self.render("row.j2", sentence=example["sentence"])
+            messages.append({"role": "user", "content": shown})
             messages.append({"role": "assistant", "content": json.dumps(example["row"])})
-        user = self.render("row.j2", title=article.title, sentence=sentence)
+        user = self.render("row.j2", sentence=sentence)
         return [*messages, {"role": "user", "content": user}]
 
     def row_examples(self) -> list[dict[str, Any]]:
@@ -151,7 +163,12 @@ class Prompts:
     def row_instructions(self) -> str:
         """What a row answer must not be copied from: the task and the examples' rows."""
         shown = [json.dumps(example["row"]) for example in self.row_examples()]
-        return "\n".join([self.render("row.j2", title=None, sentence=""), *shown])
+        return "\n".join([self.render("row.j2", sentence=""), *shown])
+
+    def themes(self) -> tuple[str, ...]:
+        """The broad fields small models choose their themes among."""
+        path = self.directory / "themes.json"
+        return _vocabulary(path, path.stat().st_mtime_ns)
 
     def reask(self, errors: list[str], kept: list[str] | None = None) -> str:
         return self.render("reask.j2", errors=errors, kept=kept or [])

@@ -6,7 +6,14 @@ card scored with the project's eval metrics (MiniLM similarity) against the unio
 gold cards of the articles it was made from, beside the card of the first part alone.
 With `--fake` it goes to the loopback fake server instead (memory and plumbing only).
 
-    python benchmarks/long_document.py [--fake] [--words 50000]
+    python benchmarks/long_document.py [--fake] [--words 50000] [--parts FILE] [--cards DIR]
+
+`--parts FILE` keeps each part's card (a JSON lines file), so a rerun re-merges without
+extracting again; `--cards DIR` writes the whole card and the first part's card as markdown.
+Beside the score against the union of the gold cards, each card is scored against every gold
+card of the report's articles and the scores averaged: a report's card is a card for each of
+its articles, and the union's title and its summary (as MiniLM reads it, the first 256
+tokens) are the first article's.
 """
 
 from __future__ import annotations
@@ -56,22 +63,35 @@ def union(golds: list[SignalCard], count: int | None = None) -> CardDraft:
 
 
 class _Parts:
-    """An in-memory part cache: keeps each part's card so the first one can be scored."""
+    """A part cache that keeps each part's card, so the first one can be scored, and with a
+    file, so a rerun merges again without extracting again."""
 
-    def __init__(self) -> None:
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
         self.records: dict[str, ResultRecord] = {}
+        self.keys: dict[str, ResultRecord] = {}
+        if path is not None and path.exists():
+            for line in path.read_text(encoding="utf-8").splitlines():
+                key, record = json.loads(line)
+                self.keys[key] = ResultRecord.model_validate(record)
+                self.records[self.keys[key].id] = self.keys[key]
 
     def get(self, key: str) -> ResultRecord | None:
-        return None
+        return self.keys.get(key)
 
     def put(self, key: str, record: ResultRecord) -> None:
-        self.records[record.id] = record
+        self.records[record.id] = self.keys[key] = record
+        if self.path is not None:
+            with self.path.open("a", encoding="utf-8") as out:
+                out.write(json.dumps([key, record.model_dump(mode="json")]) + "\n")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--fake", action="store_true")
     parser.add_argument("--words", type=int, default=50_000)
+    parser.add_argument("--parts", type=Path)
+    parser.add_argument("--cards", type=Path)
     args = parser.parse_args()
     text, golds = report(args.words)
     article = article_from_text(text, name="report")
@@ -92,7 +112,7 @@ def main() -> None:
     reader = DocumentReader(extractor, concurrency=1 if not args.fake else 4, embedder=minilm())
     plan = reader.plan(article)
     t0 = time.perf_counter()
-    parts = _Parts()
+    parts = _Parts(args.parts)
     result = reader.read(article, cache=parts, progress=progress)
     seconds = time.perf_counter() - t0
     out = {
@@ -115,8 +135,15 @@ def main() -> None:
         first.append(parts.records["part-0"].card)  # the first part's own card, as extracted
         similarity = EmbeddingSimilarity(minilm())
         gold = union(golds)
-        out["score_whole"] = round(score_card(result.card, gold, similarity).aggregate, 4)
-        out["score_first_part"] = round(score_card(first[0], gold, similarity).aggregate, 4)
+        for name, card in (("whole", result.card), ("first_part", first[0])):
+            union_score = score_card(card, gold, similarity)
+            out[f"score_{name}"] = round(union_score.aggregate, 4)
+            out[f"fields_{name}"] = {k: round(v, 3) for k, v in union_score.fields.items()}
+            each = [score_card(card, one, similarity).aggregate for one in golds]
+            out[f"mean_per_gold_{name}"] = round(sum(each) / len(each), 4)
+            if args.cards:
+                args.cards.mkdir(parents=True, exist_ok=True)
+                (args.cards / f"{name}.md").write_text(card.to_markdown(), encoding="utf-8")
     print(json.dumps(out, indent=2))
     extractor.close()
     if server is not None:

@@ -27,6 +27,7 @@ from tests.fakeserver import (
     FakeServer,
     Step,
     card_json,
+    cells,
     make_extractor,
     read_jsonl,
     refusal,
@@ -322,3 +323,40 @@ def test_rows_of_different_parts_merge_by_meaning_with_minilm() -> None:
     top = merged[0]
     assert top.signal == "Big Tech buys nuclear power for AI"  # two parts support it
     assert sorted(span.start for span in top.evidence) == [0, 900]  # both parts' evidence
+
+
+def test_a_small_models_report_card_keeps_the_reports_title_and_picked_sentences(
+    server: FakeServer,
+) -> None:
+    text = "Foresight Review\n\n" + _report(6_000)
+    rows = itertools.cycle(SIGNALS)
+
+    def answer(body: dict[str, Any]) -> Step:
+        name = body["response_format"]["json_schema"]["name"]
+        schema = body["response_format"]["json_schema"]["schema"]["properties"]
+        if name == "signal_card_pick":
+            return reply(json.dumps({"sentences": schema["sentences"]["items"]["enum"][:5]}))
+        if name == "signal_card_signal":
+            return reply(json.dumps(cells(next(rows))))
+        section = name.removeprefix("signal_card_")
+        return reply(json.dumps({section: schema[section]["items"]["enum"][:8]}))
+
+    server.play(answer)
+    extractor = make_extractor(server, strategy="sectioned", ungrounded="keep")
+    reader = DocumentReader(extractor, chunk_tokens=2_000, concurrency=2)
+    article = article_from_text(text)
+    try:
+        plan = reader.plan(article)
+        result = reader.read(article)
+    finally:
+        extractor.close()
+    parts = len(plan.chunks)
+    assert parts > 2 and plan.requests == 8 * parts  # no request for the report's summary
+    assert len(server.requests) == 8 * parts
+    assert "report_summary" not in json.dumps(server.bodies)
+    assert result.card.title == "Foresight Review" and result.sources["title"] == "document title"
+    assert result.sources["summary"].startswith("the first sentence the model picked")
+    leads = [s for s in re.split(r"(?<=\.) ", result.card.summary) if s]
+    flat = " ".join(text.split())
+    assert 2 < len(leads) <= 6 and all(lead in flat for lead in leads)
+    assert result.sources["signals"].startswith("the parts' rows")

@@ -23,8 +23,8 @@ from extractor.core.result import ExtractionResult
 from extractor.core.text import has_words, one_line
 from extractor.core.usage import Usage
 from extractor.pipeline.chunking import Chunk, split
-from extractor.pipeline.extract import Extractor
-from extractor.pipeline.ground import ground_card
+from extractor.pipeline.extract import ROWS_WANTED, Extractor
+from extractor.pipeline.ground import ground_card, sentences
 from extractor.pipeline.merge import Embedder, document_limits, merge_items, merge_rows
 
 _SUMMARY_SCHEMA = {
@@ -59,6 +59,14 @@ class Plan:
 
 
 Progress = Callable[[Chunk, int, int, str], None]  # chunk, done, total, "done" / "cached"
+LEAD_PARTS = 6  # parts whose first picked sentence makes a tiny model's report summary
+# Where the merged card's fields came from (`ExtractionResult.sources`).
+HEADLINE = "document title"
+FIRST_TITLE = "the first part's title"
+LEADS = "the first sentence the model picked in each of up to 6 parts, spread over the document"
+WRITTEN = "model, from the parts' headlines and summaries"
+FIRST = "the first part's (the summary of the parts failed)"
+MERGED_ITEMS = "the parts', ranked by how many parts name them"
 
 
 class DocumentReader:
@@ -97,13 +105,17 @@ class DocumentReader:
         chunks = split(article.text, self.chunk_tokens, profile.count_tokens)
         kept = chunks[: self.max_chunks] if self.max_chunks else chunks
         per = _REQUESTS[profile.strategy.value]
-        overhead = 600 * per  # system prompt and task, per request
-        prompt = sum(chunk.tokens * per + overhead for chunk in kept)
+        reading = per  # requests that carry the part's text
+        if profile.picks_from_article:  # keywords, themes, pick, then a short request per row
+            per, reading = 3 + ROWS_WANTED, 3
+        overhead = 600 * per  # system prompt, task and row examples, per request
+        prompt = sum(chunk.tokens * reading + overhead for chunk in kept)
         answer = _ANSWER_TOKENS[profile.strategy.value] * len(kept)
-        if len(kept) > 1:
+        summary = len(kept) > 1 and not profile.picks_from_article  # one request for it
+        if summary:
             prompt, answer = prompt + 300 * len(kept) + 400, answer + 300
         usage = Usage(prompt_tokens=prompt, completion_tokens=answer)
-        requests = per * len(kept) + (len(kept) > 1)
+        requests = per * len(kept) + summary
         return Plan(
             kept,
             len(chunks) - len(kept),
@@ -187,10 +199,22 @@ class DocumentReader:
                 f"the last {len(article.text) - plan.chunks[-1].end:,} characters"
             )
         limits = self.limits or document_limits(self.extractor.profile.limits, len(cards))
-        title, summary, asked = self._summary(article, [card for _, card in cards])
+        parts = [card for _, card in cards]
+        if self.extractor.profile.picks_from_article:
+            title, summary, asked = self._picked_summary(article, parts)
+            sources = {"title": HEADLINE if article.title else FIRST_TITLE, "summary": LEADS}
+        else:
+            title, summary, asked = self._summary(article, parts)
+            sources = dict.fromkeys(("title", "summary"), WRITTEN if asked.requests else FIRST)
+            if asked.requests == 0 and len(cards) > 1:
+                warnings.append("the summary of the parts failed; the card keeps the first part's")
         usage.add(asked)
-        if asked.requests == 0 and len(cards) > 1:
-            warnings.append("the summary of the parts failed; the card keeps the first part's")
+        by = "meaning (MiniLM)" if self.embedder is not None else "words"
+        sources |= {
+            "keywords": MERGED_ITEMS,
+            "themes": MERGED_ITEMS,
+            "signals": f"the parts' rows, the same signal merged by {by}, ranked by support",
+        }
         card = SignalCard.model_validate(
             {
                 "title": title,
@@ -219,10 +243,21 @@ class DocumentReader:
                 warnings=warnings + problems,
                 seconds=time.perf_counter() - started,
                 grounding=grounding,
+                sources=sources,
                 chunks=len(cards),
             ),
             article,
         )
+
+    @staticmethod
+    def _picked_summary(article: Article, cards: list[SignalCard]) -> tuple[str, str, Usage]:
+        """For a tiny model, as for its article cards: the document's own title, and a summary
+        of sentences the model picked, the first of each part's, spread over the document. A
+        135M model's summary of summaries is worse than either, and it invents."""
+        count = min(LEAD_PARTS, len(cards))
+        spread = sorted({round(i * (len(cards) - 1) / max(count - 1, 1)) for i in range(count)})
+        leads = [_first_sentence(cards[i].summary) for i in spread]
+        return article.title or cards[0].title, " ".join(dict.fromkeys(leads)), Usage()
 
     def _summary(self, article: Article, cards: list[SignalCard]) -> tuple[str, str, Usage]:
         """The report's headline and summary, written by the model from the parts' own; the
@@ -257,6 +292,11 @@ class DocumentReader:
         except Exception:  # any failure of this one call leaves the parts' own summary
             pass
         return cards[0].title, cards[0].summary, usage
+
+
+def _first_sentence(text: str) -> str:
+    spans = sentences(text)
+    return text[spans[0][0] : spans[0][1]] if spans else text
 
 
 def with_pages(result: ExtractionResult, article: Article) -> ExtractionResult:

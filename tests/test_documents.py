@@ -194,14 +194,19 @@ def test_a_part_without_a_card_is_named_and_the_rest_kept(server: FakeServer) ->
     assert result.card.signals
 
 
-def test_the_cli_reports_each_part_and_reads_only_max_chunks(
-    server: FakeServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def _report_command(server: FakeServer, tmp_path: Path) -> tuple[Path, list[str]]:
+    """A 12,000-word report on disk and the `extract` arguments that read it in parts."""
     path = tmp_path / "report.txt"
     path.write_text(_report(12_000))
     server.play(_answer)
     endpoint = ["--base-url", server.base_url, "--model", "fake-model", "--mode", "json_schema"]
-    args = ["extract", str(path), *endpoint, "--chunk-tokens", "3000", "--no-cache"]
+    return path, ["extract", str(path), *endpoint, "--chunk-tokens", "3000", "--no-cache"]
+
+
+def test_the_cli_reports_each_part_and_reads_only_max_chunks(
+    server: FakeServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path, args = _report_command(server, tmp_path)
     assert main([*args, "--dry-run"]) == 0
     total = capsys.readouterr().out.count("part ")
     assert total > 3 and not server.requests
@@ -227,11 +232,7 @@ def test_the_cli_reports_each_part_and_reads_only_max_chunks(
 def test_the_cli_caps_a_long_documents_card(
     server: FakeServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    path = tmp_path / "report.txt"
-    path.write_text(_report(12_000))
-    server.play(_answer)
-    endpoint = ["--base-url", server.base_url, "--model", "fake-model", "--mode", "json_schema"]
-    args = ["extract", str(path), *endpoint, "--chunk-tokens", "3000", "--no-cache"]
+    _, args = _report_command(server, tmp_path)
     assert main([*args, "--max-signals", "2", "--max-keywords", "3"]) == 0
     card = SignalCard.from_markdown(capsys.readouterr().out)
     assert len(card.signals) == 2 and len(card.keywords) == 3

@@ -46,6 +46,7 @@ assert "site-packages" in str(prompts_dir()), prompts_dir()
 assert (prompts_dir() / "judge" / "faithfulness.j2").is_file()
 assert (prompts_dir() / "trends" / "label.j2").is_file()
 assert (prompts_dir() / "row_examples.json").is_file()
+assert (prompts_dir() / "drivers.json").is_file()
 assert (prompts_dir() / "document" / "summary.j2").is_file()
 import pathlib, extractor.trends.report as radar
 assert (pathlib.Path(radar.__file__).parent / "templates" / "radar.html.j2").is_file()

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
-from extractor.pipeline import themes
+from extractor.pipeline import shortlist
 from extractor.pipeline.load import ALLOW_PRIVATE_URLS
 from tests.fakeserver import TALLY, FakeServer
 from tests.native import probe
@@ -90,7 +90,7 @@ def _private_cache(
 def _no_theme_ranking(monkeypatch: pytest.MonkeyPatch) -> None:
     """Small-model theme choices are ranked by MiniLM, native code that runs in-process only
     in tests marked `native("minilm")`; elsewhere the choice is the whole vocabulary."""
-    monkeypatch.setattr(themes, "embedder", lambda: None)
+    monkeypatch.setattr(shortlist, "embedder", lambda: None)
 
 
 @pytest.fixture

@@ -82,6 +82,8 @@ KEYWORDS = [
     "battery storage",
     "diesel generators",
     "Nairobi",
+    "cooperatives",
+    "battery recycling",
 ]
 THEMES = ["Renewable Energy", "Rural Development", "Energy Access"]
 # A row whose evidence is this is answered with the article sentence (or its number, when the

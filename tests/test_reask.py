@@ -12,6 +12,7 @@ from extractor.core.errors import EndpointError, ExtractionError
 from extractor.core.schema import SECTIONS
 from extractor.pipeline.extract import aextract_article, extract_article
 from extractor.pipeline.ground import Aligner
+from extractor.pipeline.prompting import Prompts
 from tests.fakeserver import (
     ARTICLE,
     ARTICLE_TITLE,
@@ -219,7 +220,7 @@ def test_sectioned_strategy_asks_once_per_section(server: FakeServer) -> None:
     for body, section in zip(server.bodies, asked, strict=True):
         assert body["response_format"]["json_schema"]["name"] == f"signal_card_{section}"
     keywords = server.bodies[0]["response_format"]["json_schema"]["schema"]["properties"]
-    assert keywords["keywords"]["minItems"] == 8  # a seed card lists about ten
+    assert keywords["keywords"]["minItems"] == 10  # as many as a seed card lists
     # Themes are chosen among broad fields, shown in the prompt and enforced by the schema.
     themes = server.bodies[1]["response_format"]["json_schema"]["schema"]["properties"]
     assert themes["themes"]["minItems"] == themes["themes"]["maxItems"] == 3
@@ -235,6 +236,9 @@ def test_sectioned_strategy_asks_once_per_section(server: FakeServer) -> None:
     assert ARTICLE_TITLE not in row.messages[-1]["content"]
     cap = server.bodies[3]["response_format"]["json_schema"]["schema"]["properties"]
     assert cap["signal"]["maxLength"] == 50
+    # A row's driving force is one of the vocabulary's (all of it, with no MiniLM to rank).
+    assert cap["driving_force"] == {"type": "string", "enum": list(Prompts().drivers())}
+    assert "driving force chosen among the vocabulary" in result.sources["signals"]
 
     users = [r.user_text for r in server.requests[:3]]
     prefix = _common_prefix(users)
@@ -254,7 +258,7 @@ def test_sectioned_strategy_re_asks_only_the_failing_section(server: FakeServer)
     assert len(server.requests) == 7
     assert result.usage.reasks == 1
     reask = _reask_text(server, 1)
-    assert "at least 8" in reask
+    assert "at least 10" in reask
     # Small models copy any earlier answer in context, so the sectioned re-ask is the first
     # prompt again plus the errors, not a conversation.
     assert [len(r.messages) for r in server.requests[:4]] == [2] * 4
@@ -283,17 +287,17 @@ def test_a_chosen_list_cut_short_by_repeats_is_filled_from_the_top_of_its_choice
     choices = offered["keywords"]["items"]["enum"]
     card = result.card
     assert card.keywords[:3] == KEYWORDS[:3]
-    assert len(card.keywords) == 8
-    assert card.keywords[3:] == [c for c in choices if c not in KEYWORDS[:3]][:5]
+    assert len(card.keywords) == 10
+    assert card.keywords[3:] == [c for c in choices if c not in KEYWORDS[:3]][:7]
     fields = server.bodies[1]["response_format"]["json_schema"]["schema"]["properties"]
     expected = [
         "Energy Policy",
         *[f for f in fields["themes"]["items"]["enum"] if f != "Energy Policy"][:2],
     ]
     assert card.themes == expected
-    assert result.sources["keywords"].endswith("(5 added from the top of that list)")
+    assert result.sources["keywords"].endswith("(7 added from the top of that list)")
     assert result.sources["themes"].endswith("(2 added from the top of that list)")
-    assert any("the model chose 3; 5 added" in w for w in result.warnings)
+    assert any("the model chose 3; 7 added" in w for w in result.warnings)
 
 
 def test_a_summary_string_is_accepted_in_sectioned_mode(server: FakeServer) -> None:

@@ -37,7 +37,7 @@ from extractor.core.result import Attempt, ExtractionResult
 from extractor.core.schema import SECTIONS, Citations, card_schema, pick_schema
 from extractor.core.text import one_line, redact
 from extractor.core.usage import Usage
-from extractor.pipeline import themes
+from extractor.pipeline import shortlist
 from extractor.pipeline.ground import Aligner, fold, ground_card
 from extractor.pipeline.load import article_from_text
 from extractor.pipeline.phrases import key_phrases
@@ -54,7 +54,10 @@ Check = Callable[[str, Carry, bool], Checked]
 # Where each card field came from, on every result.
 MODEL = "model"
 HEADLINE = "article headline"
-PICKED_ROWS = "model, one row per article sentence it picked"
+PICKED_ROWS = (
+    "model, one row per article sentence it picked; each driving force chosen among the "
+    "vocabulary's nearest its sentence"
+)
 PICKED_SUMMARY = "model, the article sentences it picked for the signals, in article order"
 CHOSEN = {
     "keywords": "model, chosen among the article's phrases",
@@ -62,7 +65,7 @@ CHOSEN = {
 }
 ROWS_WANTED = 5  # as many rows as a seed card has
 # A seed card lists ten keywords and three themes; choosing, a small model is asked for so many.
-CHOSEN_WANTED = {"keywords": 8, "themes": 3}
+CHOSEN_WANTED = {"keywords": 10, "themes": 3}
 ROW_CELL_LENGTH = 50  # a seed row's cells are 30-47 characters
 _MIN_EVIDENCE_WORDS = 8  # shorter sentences (headlines, datelines) carry no signal
 
@@ -229,7 +232,9 @@ class _Run:
         if not self.profile.picks_from_article:
             return {}
         phrases = key_phrases(article.text)
-        fields = themes.theme_choices(article.text, self.prompts.themes(), themes.embedder())
+        fields = shortlist.nearest(
+            article.text, self.prompts.themes(), shortlist.embedder(), shortlist.THEME_CHOICES
+        )
         enough = len(phrases) >= 2 * self.profile.limits.keywords[0]
         return {"keywords": phrases, "themes": fields} if enough else {"themes": fields}
 
@@ -273,9 +278,15 @@ class _Run:
         )["properties"]["signals"]["items"]
         # What the row prompt says besides its sentence: answers copied from it are echoes.
         row_task = self.prompts.row_instructions()
+        drivers = self.prompts.drivers()
         for number in picks:
             start, end = aligner.sentences[number - 1]
-            row_messages = self.prompts.row(article.text[start:end])
+            sentence = article.text[start:end]
+            row_messages = self.prompts.row(sentence)
+            offered = shortlist.nearest(
+                sentence, drivers, shortlist.embedder(), shortlist.DRIVER_CHOICES
+            )
+            schema = _with_choice(row_schema, "driving_force", offered)
 
             def check_row(answer: str, carry: Carry, final: bool, number: int = number) -> Checked:
                 wrapped = json.dumps({"signals": [{"evidence": number, **_object(answer)}]})
@@ -286,7 +297,7 @@ class _Run:
 
             try:
                 found = yield from self._ask(
-                    "signal", row_messages, row_schema, check_row, min(profile.max_reasks, 1)
+                    "signal", row_messages, schema, check_row, min(profile.max_reasks, 1)
                 )
             except ExtractionError:
                 # One sentence that gives no row does not sink the card, and is not worth
@@ -493,6 +504,12 @@ def _summary(article: Article, aligner: Aligner, picks: list[int]) -> str:
     ]
     kept = [text for text in chosen if fold(text) != headline]
     return " ".join(kept or chosen)
+
+
+def _with_choice(schema: dict[str, Any], cell: str, offered: list[str]) -> dict[str, Any]:
+    """`schema` of a row whose `cell` is one of `offered`."""
+    properties = {**schema["properties"], cell: {"type": "string", "enum": offered}}
+    return {**schema, "properties": properties}
 
 
 def _as_article(article: str | Article) -> Article:

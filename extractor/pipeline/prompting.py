@@ -170,5 +170,10 @@ class Prompts:
         path = self.directory / "themes.json"
         return _vocabulary(path, path.stat().st_mtime_ns)
 
+    def drivers(self) -> tuple[str, ...]:
+        """The driving forces small models choose each row's among."""
+        path = self.directory / "drivers.json"
+        return _vocabulary(path, path.stat().st_mtime_ns)
+
     def reask(self, errors: list[str], kept: list[str] | None = None) -> str:
         return self.render("reask.j2", errors=errors, kept=kept or [])

@@ -87,9 +87,10 @@ def _private_cache(
 
 
 @pytest.fixture(autouse=True)
-def _no_theme_ranking(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Small-model theme choices are ranked by MiniLM, native code that runs in-process only
-    in tests marked `native("minilm")`; elsewhere the choice is the whole vocabulary."""
+def _no_shortlist_ranking(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Small-model shortlists (themes, driving forces) are ranked by MiniLM, native code that
+    runs in-process only in tests marked `native("minilm")`; elsewhere the choice is the whole
+    vocabulary."""
     monkeypatch.setattr(shortlist, "embedder", lambda: None)
 
 

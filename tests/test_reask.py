@@ -236,9 +236,13 @@ def test_sectioned_strategy_asks_once_per_section(server: FakeServer) -> None:
     assert ARTICLE_TITLE not in row.messages[-1]["content"]
     cap = server.bodies[3]["response_format"]["json_schema"]["schema"]["properties"]
     assert cap["signal"]["maxLength"] == 50
-    # A row's driving force is one of the vocabulary's (all of it, with no MiniLM to rank).
-    assert cap["driving_force"] == {"type": "string", "enum": list(Prompts().drivers())}
-    assert "driving force chosen among the vocabulary" in result.sources["signals"]
+    # A row's change, horizon and driving force are each one of its vocabulary's entries
+    # (all of them, with no MiniLM to rank).
+    vocabularies = Prompts().cell_vocabularies()
+    assert set(vocabularies) == {"change", "horizon_10y", "driving_force"}
+    for cell, entries in vocabularies.items():
+        assert cap[cell] == {"type": "string", "enum": list(entries)}
+    assert "change, horizon and driving force each chosen among" in result.sources["signals"]
 
     users = [r.user_text for r in server.requests[:3]]
     prefix = _common_prefix(users)

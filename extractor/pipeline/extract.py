@@ -55,8 +55,8 @@ Check = Callable[[str, Carry, bool], Checked]
 MODEL = "model"
 HEADLINE = "article headline"
 PICKED_ROWS = (
-    "model, one row per article sentence it picked; each driving force chosen among the "
-    "vocabulary's nearest its sentence"
+    "model, one row per article sentence it picked; its change, horizon and driving force "
+    "each chosen among the vocabulary's entries nearest that sentence"
 )
 PICKED_SUMMARY = "model, the article sentences it picked for the signals, in article order"
 CHOSEN = {
@@ -278,15 +278,21 @@ class _Run:
         )["properties"]["signals"]["items"]
         # What the row prompt says besides its sentence: answers copied from it are echoes.
         row_task = self.prompts.row_instructions()
-        drivers = self.prompts.drivers()
+        vocabularies = self.prompts.cell_vocabularies()
         for number in picks:
             start, end = aligner.sentences[number - 1]
             sentence = article.text[start:end]
             row_messages = self.prompts.row(sentence)
-            offered = shortlist.nearest(
-                sentence, drivers, shortlist.embedder(), shortlist.DRIVER_CHOICES
+            # Ranked against the headline too, which says what the sentence is part of; each
+            # entry serves one row, so rows do not share a horizon.
+            offered = shortlist.nearest_each(
+                f"{article.title}. {sentence}" if article.title else sentence,
+                vocabularies,
+                shortlist.embedder(),
+                shortlist.CELL_CHOICES,
+                taken={cell: {row[cell] for row in rows} for cell in vocabularies},
             )
-            schema = _with_choice(row_schema, "driving_force", offered)
+            schema = _with_choices(row_schema, offered)
 
             def check_row(answer: str, carry: Carry, final: bool, number: int = number) -> Checked:
                 wrapped = json.dumps({"signals": [{"evidence": number, **_object(answer)}]})
@@ -506,10 +512,10 @@ def _summary(article: Article, aligner: Aligner, picks: list[int]) -> str:
     return " ".join(kept or chosen)
 
 
-def _with_choice(schema: dict[str, Any], cell: str, offered: list[str]) -> dict[str, Any]:
-    """`schema` of a row whose `cell` is one of `offered`."""
-    properties = {**schema["properties"], cell: {"type": "string", "enum": offered}}
-    return {**schema, "properties": properties}
+def _with_choices(schema: dict[str, Any], offered: dict[str, list[str]]) -> dict[str, Any]:
+    """`schema` of a row each of whose `offered` cells is one of its entries."""
+    chosen = {cell: {"type": "string", "enum": entries} for cell, entries in offered.items()}
+    return {**schema, "properties": {**schema["properties"], **chosen}}
 
 
 def _as_article(article: str | Article) -> Article:

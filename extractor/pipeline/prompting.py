@@ -71,6 +71,14 @@ def _examples(path: Path, _mtime_ns: int) -> list[dict[str, Any]]:
     return examples
 
 
+# The row cells a small model chooses among a vocabulary rather than writes, and their files.
+CELL_VOCABULARIES = {
+    "change": "changes.json",
+    "horizon_10y": "horizons.json",
+    "driving_force": "drivers.json",
+}
+
+
 @cache
 def _vocabulary(path: Path, _mtime_ns: int) -> tuple[str, ...]:
     return tuple(json.loads(path.read_text(encoding="utf-8")))
@@ -170,10 +178,13 @@ class Prompts:
         path = self.directory / "themes.json"
         return _vocabulary(path, path.stat().st_mtime_ns)
 
-    def drivers(self) -> tuple[str, ...]:
-        """The driving forces small models choose each row's among."""
-        path = self.directory / "drivers.json"
-        return _vocabulary(path, path.stat().st_mtime_ns)
+    def cell_vocabularies(self) -> dict[str, tuple[str, ...]]:
+        """Per row cell, the entries small models choose it among."""
+        return {
+            cell: _vocabulary(path, path.stat().st_mtime_ns)
+            for cell, name in CELL_VOCABULARIES.items()
+            for path in [self.directory / name]
+        }
 
     def reask(self, errors: list[str], kept: list[str] | None = None) -> str:
         return self.render("reask.j2", errors=errors, kept=kept or [])

@@ -56,8 +56,9 @@ def nearest_each(
 ) -> dict[str, list[str]]:
     """`nearest` for several vocabularies, embedding `text` once; entries `taken` (by the
     card's earlier rows) are not offered again."""
+    taken = taken or {}
     shortlists = {
-        name: [e for e in entries if e not in (taken or {}).get(name, ())]
+        name: [e for e in entries if e not in taken.get(name, ())]
         for name, entries in vocabularies.items()
     }
     if model is None or all(len(entries) <= count for entries in shortlists.values()):
@@ -66,7 +67,6 @@ def nearest_each(
     for name, entries in vocabularies.items():
         if len(shortlists[name]) > count:
             scores = _vectors(model, tuple(entries)) @ vector
-            free = set(shortlists[name])
             ranked = [entries[i] for i in np.argsort(-scores, kind="stable")]
-            shortlists[name] = [e for e in ranked if e in free][:count]
+            shortlists[name] = [e for e in ranked if e not in taken.get(name, ())][:count]
     return shortlists

@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import json
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -110,6 +111,27 @@ def test_an_interrupted_report_resumes_from_the_cache(server: FakeServer, tmp_pa
     assert first.chunks > 2 and set(seen) == {"cached"}
     assert len(server.requests) == sent + 1  # only the summary is asked again
     assert again.card.signals == first.card.signals
+
+
+def test_parts_report_progress_one_at_a_time_with_distinct_counts(server: FakeServer) -> None:
+    server.play(_answer)
+    extractor = make_extractor(server, mode="json_schema", strategy="single")
+    inside, overlaps, counts = [0], [0], []
+
+    def progress(_chunk: Chunk, done: int, _total: int, _how: str) -> None:
+        inside[0] += 1
+        overlaps[0] += inside[0] > 1
+        time.sleep(0.01)  # long enough for another part to finish meanwhile
+        counts.append(done)
+        inside[0] -= 1
+
+    try:
+        reader = DocumentReader(extractor, chunk_tokens=3_000, concurrency=4)
+        result = reader.read(article_from_text(_report(12_000)), progress=progress)
+    finally:
+        extractor.close()
+    assert overlaps == [0]
+    assert counts == list(range(1, result.chunks + 1))
 
 
 def test_a_dry_run_prints_the_cost_and_sends_nothing(

@@ -8,6 +8,7 @@ Evidence offsets point into the whole document, and carry the PDF page they star
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -141,6 +142,9 @@ class DocumentReader:
         fingerprint = self.extractor.fingerprint()
         total = len(plan.chunks)
         done = 0
+        # Parts finish on pool threads: the count and the progress callback (one line each,
+        # which two threads' prints would otherwise interleave) are taken one at a time.
+        reporting = threading.Lock()
 
         def one(chunk: Chunk) -> tuple[Chunk, ExtractionResult | ResultRecord | Exception]:
             nonlocal done
@@ -158,9 +162,10 @@ class DocumentReader:
                 if cache is not None and isinstance(outcome, ExtractionResult):
                     cache.put(key, ResultRecord.of(outcome, id=f"part-{chunk.index}", key=key,
                                                    source="part", article=part))  # fmt: skip
-            done += 1
-            if progress is not None:
-                progress(chunk, done, total, how)
+            with reporting:
+                done += 1
+                if progress is not None:
+                    progress(chunk, done, total, how)
             return chunk, outcome
 
         with ThreadPoolExecutor(max_workers=self.concurrency) as pool:

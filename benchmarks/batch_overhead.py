@@ -3,9 +3,11 @@ and what do Closest links add?
 
 All run as whole processes against `batch_fakeserver.py` (its own process, on loopback), on
 the same distinct articles, at the same concurrency, with the same request body (captured
-from the extractor, see `batch_common.capture_template`). Three sides: `ours` (--no-cache,
---closest 0), `closest` (the same with the default --closest 5: cards embedded with MiniLM
-during the run, linked after it) and `bare`. Each repeat runs all three in a rotating order,
+from the extractor, see `batch_common.capture_template`). Four sides: `ours` (--no-cache,
+--closest 0, the default worker processes: 2 from concurrency 32 on a 2-core machine),
+`single` (the same with --processes 0: everything on the run's one event loop), `closest`
+(ours with the default --closest 5: cards embedded with MiniLM during the run, linked after
+it) and `bare`. Each repeat runs all three in a rotating order,
 and ratios are taken within the repeat. Goals: bare / ours >= 0.9 of whole-process wall
 time; closest / ours close to 1.
 
@@ -34,7 +36,7 @@ from batch_common import (
     timed,
 )
 
-SIDES = ("ours", "closest", "bare")
+SIDES = ("ours", "single", "closest", "bare")
 
 
 def run_side(
@@ -47,6 +49,7 @@ def run_side(
         command = bare(articles, template, out, server, c)
     else:
         command = ours(articles, out, server, c, closest=5 if side == "closest" else 0)
+        command += ["--processes", "0"] if side == "single" else []
     run = timed(command, environment(out.parent), server)
     check(run, side, {"done": count})
     return run
@@ -97,6 +100,7 @@ def main() -> None:
         for (latency, c), sides in runs.items():
             mine, linked, base = sides["ours"], sides["closest"], sides["bare"]
             wall = [b.wall / o.wall for o, b in zip(mine, base, strict=True)]
+            alone = [b.wall / o.wall for o, b in zip(sides["single"], base, strict=True)]
             with_links = [b.wall / o.wall for o, b in zip(linked, base, strict=True)]
             cost = [lk.wall / o.wall for o, lk in zip(mine, linked, strict=True)]
             cpu = [b.cpu / o.cpu for o, b in zip(mine, base, strict=True)]
@@ -108,6 +112,7 @@ def main() -> None:
                     spread([r.wall for r in linked]),
                     spread([r.wall for r in base]),
                     f"**{statistics.median(wall):.2f}** (min {min(wall):.2f})",
+                    f"{statistics.median(alone):.2f}",
                     f"{statistics.median(with_links):.2f}",
                     f"{statistics.median(cost):.2f}",
                     f"{statistics.median(cpu):.2f}",
@@ -124,6 +129,7 @@ def main() -> None:
                 "closest wall s",
                 "bare wall s",
                 "bare / ours, wall",
+                "bare / single, wall",
                 "bare / closest, wall",
                 "closest / ours, wall",
                 "bare / ours, CPU",

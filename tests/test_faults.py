@@ -346,11 +346,13 @@ class SteadyFaults:
 
 
 @pytest.mark.usefixtures("fast_cli")
+@pytest.mark.parametrize("processes", ["0", "2"], ids=["one-process", "two-workers"])
 def test_a_batch_over_a_faulty_endpoint_loses_nothing_and_repeats_nothing(
     server: FakeServer,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
+    processes: str,
 ) -> None:
     monkeypatch.setenv("EXTRACTOR_CACHE", str(tmp_path / "cache.sqlite"))
     inputs = distinct_articles(tmp_path / "in", ARTICLES)
@@ -359,6 +361,7 @@ def test_a_batch_over_a_faulty_endpoint_loses_nothing_and_repeats_nothing(
     server.play(faults)
     args = ["batch", inputs, "-o", out, "--errors", errors, "--base-url", server.base_url]
     args += [*ENDPOINT, "--quiet", "--closest", "0", "--concurrency", "6"]
+    args += ["--processes", processes]
     run = run_cli(capsys, *args)
     assert run.code == 1, run.err  # some articles failed
     assert "Traceback" not in run.err

@@ -134,6 +134,21 @@ def test_a_compatible_server_gets_max_tokens(server: FakeServer) -> None:
     assert "seed" not in body
 
 
+@pytest.mark.parametrize("mode", ["json_schema", "json_object", "tools", "json"])
+def test_the_body_sent_is_what_the_sdk_would_have_made_of_it(server: FakeServer, mode: str) -> None:
+    """The client posts bodies as built, skipping the SDK's typed-parameter transform: that
+    transform must have nothing to change in them (no alias, no dropped key)."""
+    from openai._utils import maybe_transform
+    from openai.types.chat.completion_create_params import CompletionCreateParamsNonStreaming
+
+    server.play(["not json", card_json()])
+    extract_from(server, mode=mode, temperature=0.2)
+    assert len(server.bodies) == 2
+    for body in server.bodies:
+        assert maybe_transform(body, CompletionCreateParamsNonStreaming) == body
+    assert server.requests[0].headers["authorization"] == "Bearer sk-test"
+
+
 def test_temperature_is_sent_when_given(server: FakeServer) -> None:
     server.play(["not json", card_json()])
     extract_from(server, temperature=0.3)

@@ -171,7 +171,9 @@ class NearDuplicates:
         size = self.shingle
         if len(tokens) < size:
             return None
-        words_hashed = np.fromiter((zlib.crc32(w.encode("utf-8")) for w in tokens), np.uint64)
+        words_hashed = np.fromiter(
+            map(zlib.crc32, map(str.encode, tokens)), np.uint64, count=len(tokens)
+        )  # utf-8, without a Python frame per word
         count = len(tokens) - size + 1
         grams = np.zeros(count, dtype=np.uint64)
         for offset in range(size):
@@ -188,15 +190,15 @@ class NearDuplicates:
         return signature
 
     def _band_keys(self, signature: Shingles) -> list[int]:
+        """One 64-bit key per band: its 4 values and its number folded by the same
+        polynomial as the shingles, as signed integers for SQLite."""
         bands = signature.reshape(-1, _ROWS_PER_BAND)
-        return [
-            int.from_bytes(
-                hashlib.blake2b(bytes([n]) + band.tobytes(), digest_size=8).digest(),
-                "big",
-                signed=True,
-            )
-            for n, band in enumerate(bands)
-        ]
+        keys = np.arange(1, len(bands) + 1, dtype=np.uint64)
+        for column in range(_ROWS_PER_BAND):
+            keys = keys * np.uint64(_BASE) + bands[:, column]
+        keys ^= keys >> np.uint64(29)
+        keyed: list[int] = keys.view(np.int64).tolist()
+        return keyed
 
     def _near(self, article_id: str, grams: Shingles, keys: list[int]) -> str | None:
         """The candidates LSH proposes, confirmed by their exact shingle Jaccard."""

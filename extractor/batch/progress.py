@@ -12,6 +12,13 @@ from tqdm import tqdm
 from extractor.batch.run import BatchSummary, Outcome
 
 
+class _Bar(tqdm):  # type: ignore[misc]
+    """tqdm without its monitor thread: a run forks its worker processes after the bar
+    appears, and forks only a process with no other thread."""
+
+    monitor_interval = 0
+
+
 class Progress:
     def __init__(self, total: int, summary: BatchSummary, quiet: bool = False) -> None:
         self.summary = summary
@@ -19,9 +26,9 @@ class Progress:
         self.total = total
         self._stream: TextIO = sys.stderr
         self._last_log = time.monotonic()
-        self._bar: tqdm[None] | None = None
+        self._bar: _Bar | None = None
         if not quiet:
-            self._bar = tqdm(total=total, unit="article", file=self._stream, dynamic_ncols=True)
+            self._bar = _Bar(total=total, unit="article", file=self._stream, dynamic_ncols=True)
 
     def _status(self) -> str:
         counts, usage = self.summary.counts, self.summary.usage

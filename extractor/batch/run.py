@@ -22,6 +22,7 @@ from typing_extensions import Unpack
 
 from extractor.backends.embeddings import MiniLM, Vectors, minilm, minilm_available
 from extractor.backends.throttle import Throttle
+from extractor.batch import workers
 from extractor.batch.batchapi import BatchSender, BatchState
 from extractor.batch.cache import CardCache, default_path
 from extractor.batch.closest import (
@@ -33,11 +34,11 @@ from extractor.batch.closest import (
 )
 from extractor.batch.duplicates import NearDuplicates
 from extractor.batch.inputs import Job, jobs
+from extractor.batch.workers import Finished, Workers
 from extractor.core.article import Article
-from extractor.core.errors import ConfigError, ExtractionError
+from extractor.core.errors import ConfigError
 from extractor.core.record import FailureRecord, ResultRecord, article_key
 from extractor.core.result import ExtractionResult
-from extractor.core.text import one_line, redact
 from extractor.core.usage import Usage
 from extractor.pipeline.document import DocumentReader, with_pages
 from extractor.pipeline.extract import Extractor, ExtractorOptions
@@ -57,6 +58,10 @@ class BatchOptions:
     `closest_floor` similar (None: the measured default), also from a `library` results file.
     batch_api: send first requests through the OpenAI Batch API, `batch_group` at a time,
     polling every `batch_poll` seconds; follow-up requests go live.
+    processes: worker processes that extract, each with its own client and event loop, for
+    a fast endpoint whose answers outpace one core (0: extract in the run's own process;
+    None: one per 16 articles in flight, up to the core count; never for the embedded model
+    or the Batch API). rpm and tpm are shared out evenly among them.
 
     Checked when made, so a bad option fails before any article is read."""
 
@@ -73,6 +78,7 @@ class BatchOptions:
     batch_api: bool = False
     batch_group: int = 1000
     batch_poll: float = 30.0
+    processes: int | None = None
 
     def __post_init__(self) -> None:
         if self.concurrency < 1:
@@ -83,6 +89,8 @@ class BatchOptions:
             raise ConfigError("batch_group must be 1 or more and batch_poll positive")
         if self.closest < 0:
             raise ConfigError("closest must be 0 or more")
+        if self.processes is not None and self.processes < 0:
+            raise ConfigError("processes must be 0 or more")
         if self.closest_floor is not None and not -1.0 <= self.closest_floor <= 1.0:
             raise ConfigError(
                 f"closest_floor is a cosine similarity, between -1 and 1; got {self.closest_floor}"
@@ -142,16 +150,7 @@ class BatchSummary:
 def failure_record(
     job: Job, key: str, error: Exception, secret: str | None = None
 ) -> FailureRecord:
-    extraction = error if isinstance(error, ExtractionError) else None
-    return FailureRecord.of(
-        id=job.id,
-        key=key,
-        source=job.source,
-        error=redact(one_line(str(error)), secret) or type(error).__name__,
-        kind=type(error).__name__,
-        attempts=extraction.attempts if extraction else [],
-        usage=extraction.usage if extraction else Usage(),
-    )
+    return FailureRecord.of_error(error, id=job.id, key=key, source=job.source, secret=secret)
 
 
 @dataclass(frozen=True)
@@ -179,11 +178,14 @@ class Batch:
         self.output = output
         self.options = options or BatchOptions()
         self.throttle = Throttle(self.options.rpm, self.options.tpm)
+        self._extractor_options: ExtractorOptions = {**extractor_options}
+        self._extractor_options.pop("throttle", None)  # each worker paces itself
         extractor_options["throttle"] = self.throttle
         self.extractor = Extractor(**extractor_options)
         endpoint = self.extractor.profile.endpoint
         if self.options.batch_api and endpoint.embedded:
             raise ConfigError("the Batch API needs an OpenAI endpoint, not the embedded model")
+        self._check_processes(endpoint.embedded)
         self.fingerprint = self.extractor.fingerprint()
         self.summary = BatchSummary(model=endpoint.model)
         self._secret = endpoint.api_key
@@ -193,6 +195,27 @@ class Batch:
         self._keys: dict[str, str] = {}  # id -> key of each article seen, to find its card
         self._sender: BatchSender | None = None
         self._embeddings: BackgroundEmbeddings | None = None
+        self._workers: Workers | None = None
+        self._worker_notes: list[str] = []
+
+    def _check_processes(self, embedded: bool) -> None:
+        if not self.options.processes:
+            return
+        if embedded or self.options.batch_api:
+            raise ConfigError(
+                "worker processes need an endpoint; the embedded model and the Batch API "
+                "run in the run's own process (processes 0)"
+            )
+        if not workers.available():
+            raise ConfigError("worker processes need os.fork, which this platform lacks")
+
+    def _process_count(self) -> int:
+        """Decided when the run starts: the default depends on the threads running then."""
+        if self.options.processes is not None:
+            return self.options.processes
+        if self.extractor.profile.endpoint.embedded or self.options.batch_api:
+            return 0
+        return workers.default_count(self.options.concurrency)
 
     @property
     def errors_path(self) -> Path:
@@ -202,13 +225,22 @@ class Batch:
         started = time.perf_counter()
         lock = RunLock(self.output)
         lock.acquire()
+        processes = self._process_count()
+        if processes:
+            # Forked first: before the run opens its files or starts a thread.
+            self._workers = await Workers.start(
+                processes, self._extractor_options, self.options.rpm, self.options.tpm
+            )
         if self.options.closest and minilm_available():
             # Cards are embedded as they are written, while the run waits on the network.
             self._embeddings = BackgroundEmbeddings(_beside_the_run)
         known = None
+        ended = False
         try:
             async for outcome in self._run():
                 yield outcome
+            ended = True
+            await self._stop_workers(ended)
             if self._embeddings is not None:
                 known = await asyncio.to_thread(self._embeddings.finish)
             if self.options.closest:
@@ -216,15 +248,28 @@ class Batch:
                     link, self.output, self.options, self.summary.warnings, known
                 )
         finally:
+            await self._stop_workers(ended)
             if self._embeddings is not None and known is None:
                 await asyncio.to_thread(self._embeddings.finish)
             lock.release()
             await self.extractor.aclose()
             self.summary.seconds = time.perf_counter() - started
             self.summary.cost = self.summary.usage.cost(self.summary.model)
-            self.summary.rate_limit_pauses = self.throttle.pauses
+            self.summary.rate_limit_pauses += self.throttle.pauses
             self.summary.mode = self.extractor.profile.mode.value
-            self.summary.warnings[:0] = self.extractor.notes
+            notes = self.extractor.notes
+            notes += [note for note in self._worker_notes if note not in notes]
+            self.summary.warnings[:0] = notes
+
+    async def _stop_workers(self, ended: bool) -> None:
+        """After the last article, the workers finish and report; a run cut short (an
+        error, Ctrl-C) stops them at once, their articles unanswered and left for a rerun."""
+        if self._workers is None:
+            return
+        pool, self._workers = self._workers, None
+        notes, pauses = await pool.finish() if ended else await pool.kill()
+        self._worker_notes = notes
+        self.summary.rate_limit_pauses += pauses
 
     async def _run(self) -> AsyncIterator[Outcome]:
         writer = ResultsWriter(self.output, self.errors_path)
@@ -341,17 +386,14 @@ class Batch:
         self._near_futures[job.id] = future
         record: ResultRecord | None = None
         try:
-            try:
-                result = await self._extract(article, cache)
-            except Exception as err:  # whatever went wrong, the article is listed, never lost
-                failure = failure_record(job, key, err, self._secret)
+            finished = await self._finish(job, key, article, cache)
+            if isinstance(finished.record, FailureRecord):  # listed, never lost
                 writer.done.discard((job.id, key))
-                writer.fail(failure)
-                return Outcome("failed", job.id, key, failure)
-            record = ResultRecord.of(result, id=job.id, key=key, source=job.source, article=article)
-            line = record.to_json()  # serialised once, for the cache and the results file
-            cache.put(key, record, line)
-            writer.write(record, line)
+                writer.fail(finished.record, finished.line)
+                return Outcome("failed", job.id, key, finished.record)
+            record = finished.record
+            cache.put(key, record, finished.line)  # serialised once, for both
+            writer.write(record, finished.line)
             self._embed(record)
             return Outcome("done", job.id, key, record)
         finally:
@@ -364,12 +406,26 @@ class Batch:
         if self._embeddings is not None:
             self._embeddings.add(record.card.title, record.card.summary)
 
-    async def _extract(self, article: Article, cache: CardCache) -> ExtractionResult:
-        """A long document is read part by part (each part cached) in a thread; the Batch
-        API takes only articles that fit the model in one part."""
-        reader = DocumentReader(self.extractor, concurrency=2)
-        if len(reader.plan(article).chunks) > 1:
-            return await asyncio.to_thread(reader.read, article, cache)
+    async def _finish(self, job: Job, key: str, article: Article, cache: CardCache) -> Finished:
+        """The article's record, a card's or, whatever went wrong, a failure's."""
+        try:
+            reader = DocumentReader(self.extractor, concurrency=2)
+            if len(reader.plan(article).chunks) > 1:
+                # A long document is read part by part, each part cached, in a thread.
+                result = await asyncio.to_thread(reader.read, article, cache)
+            elif self._workers is not None:
+                return await self._workers.extract(job, key, article)
+            else:
+                result = await self._extract(article)
+            record: ResultRecord | FailureRecord = ResultRecord.of(
+                result, id=job.id, key=key, source=job.source, article=article
+            )
+        except Exception as err:
+            record = failure_record(job, key, err, self._secret)
+        return Finished(record, record.to_json())
+
+    async def _extract(self, article: Article) -> ExtractionResult:
+        """One article that fits the model in one part; only such go to the Batch API."""
         if self._sender is None:
             return with_pages(await self.extractor.aextract(article), article)
         pending = self.extractor.pending(article)

@@ -58,6 +58,12 @@ def add_parsers(commands: Commands) -> None:
     parser.add_argument("--batch-group", type=int, default=1000, help="requests per batch")
     parser.add_argument("--batch-poll", type=float, default=30.0, help="seconds between polls")
     parser.add_argument(
+        "--processes",
+        type=int,
+        help="worker processes that extract, for a fast self-hosted endpoint (0: none; "
+        "default: one per 16 articles in flight, up to the core count)",
+    )
+    parser.add_argument(
         "--engine",
         choices=("local", "ray"),
         default="local",
@@ -88,6 +94,7 @@ def run(args: argparse.Namespace) -> int:
         batch_api=args.batch_api,
         batch_group=args.batch_group,
         batch_poll=args.batch_poll,
+        processes=args.processes,
     )
     endpoint: ExtractorOptions = {
         "model": args.model,

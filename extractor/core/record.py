@@ -13,8 +13,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from extractor.core.article import Article
 from extractor.core.card import ANY_COUNT, SignalCard
+from extractor.core.errors import ExtractionError
 from extractor.core.result import Attempt, ExtractionResult
-from extractor.core.text import one_line
+from extractor.core.text import one_line, redact
 from extractor.core.usage import Usage
 
 
@@ -178,6 +179,23 @@ class FailureRecord(BaseModel):
             kind=kind,
             attempts=[AttemptRecord(section=a.section, error=a.error, raw=a.raw) for a in attempts],
             usage=usage.as_dict(),
+        )
+
+    @classmethod
+    def of_error(
+        cls, error: Exception, *, id: str, key: str, source: str, secret: str | None = None
+    ) -> FailureRecord:
+        """The record of `error`, with every attempt an `ExtractionError` carries and
+        `secret` (the API key) taken out of its text."""
+        extraction = error if isinstance(error, ExtractionError) else None
+        return cls.of(
+            id=id,
+            key=key,
+            source=source,
+            error=redact(one_line(str(error)), secret) or type(error).__name__,
+            kind=type(error).__name__,
+            attempts=extraction.attempts if extraction else [],
+            usage=extraction.usage if extraction else Usage(),
         )
 
     def to_json(self) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
@@ -47,12 +48,15 @@ def _environment(directory: Path) -> SandboxedEnvironment:
 def _version(directory: Path) -> str:
     # Re-hashed only when a template's size or modification time changes: a batch asks for
     # the version once per article.
-    stamps = tuple(
-        (path.name, stat.st_size, stat.st_mtime_ns)
-        for path in sorted(directory.iterdir())
-        if path.suffix in (".j2", ".json")  # templates and the examples they are shown with
-        for stat in [path.stat()]
-    )
+    with os.scandir(directory) as entries:  # no Path per file: this runs once per card
+        stamps = tuple(
+            sorted(
+                (entry.name, stat.st_size, stat.st_mtime_ns)
+                for entry in entries
+                if entry.name.endswith((".j2", ".json"))  # templates, and what they show
+                for stat in [entry.stat()]
+            )
+        )
     return _hash(directory, stamps)
 
 

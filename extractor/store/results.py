@@ -105,8 +105,8 @@ class ResultsWriter:
         self._results.append(line or record.to_json())
         self.done.add((record.id, record.key))
 
-    def fail(self, record: FailureRecord) -> None:
-        self._errors.append(record.to_json())
+    def fail(self, record: FailureRecord, line: str | None = None) -> None:
+        self._errors.append(line or record.to_json())
 
     def close(self) -> None:
         self._results.close()

@@ -40,7 +40,6 @@ from typing import BinaryIO
 import httpx2
 import lxml.etree
 import lxml.html
-import trafilatura
 from charset_normalizer import from_bytes
 from lxml.html import HtmlElement
 
@@ -247,6 +246,9 @@ def _parse_html(html: str) -> HtmlElement | None:
 
 
 def _from_html(html: str, name: str, url: str | None) -> Article:
+    # trafilatura is imported by the first HTML page: it would add 0.1 s to every start.
+    import trafilatura
+
     try:
         tree = _parse_html(html)
         meta = trafilatura.extract_metadata(tree, default_url=url) if tree is not None else None

@@ -23,12 +23,13 @@ import re
 import statistics
 import warnings
 from collections import Counter
-
-import pypdf
-from pypdf.errors import FileNotDecryptedError, PyPdfError
+from typing import TYPE_CHECKING
 
 from extractor.core.article import Article
 from extractor.core.errors import InputError
+
+if TYPE_CHECKING:
+    import pypdf
 
 PDF_MAGIC = b"%PDF-"
 # A line is a running header or footer when it opens or closes at least this share of pages.
@@ -57,6 +58,9 @@ def article_from_pdf(data: bytes, name: str, url: str | None = None) -> Article:
     """The PDF's text in reading order, page starts in `Article.pages`, and its title and
     date from the document metadata; raises `InputError` for scans, encrypted and broken
     files."""
+    # pypdf is imported by the first PDF: it would add 0.1 s to every command's start.
+    from pypdf.errors import FileNotDecryptedError, PyPdfError
+
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -82,6 +86,9 @@ def _encrypted(name: str) -> InputError:
 
 
 def _read(data: bytes, name: str) -> tuple[list[list[str]], str | None, str | None]:
+    import pypdf
+    from pypdf.errors import PyPdfError
+
     reader = pypdf.PdfReader(io.BytesIO(data), strict=False)
     if reader.is_encrypted:
         try:
@@ -102,6 +109,8 @@ def _page_lines(text: str) -> list[str]:
 
 
 def _metadata(reader: pypdf.PdfReader) -> tuple[str | None, str | None]:
+    from pypdf.errors import PyPdfError
+
     try:
         meta = reader.metadata
         title = " ".join(str(meta.title).split()) if meta and meta.title else None

@@ -174,14 +174,16 @@ class Workers:
         context = multiprocessing.get_context("fork")
         share_rpm = None if rpm is None else rpm / count
         share_tpm = None if tpm is None else tpm / count
-        workers = []
+        workers: list[Worker] = []
+        ours: list[socket.socket] = []
         sys.stdout.flush()  # or a child would write the run's buffered output again
         sys.stderr.flush()
         for _ in range(count):
             mine, theirs = socket.socketpair()
+            ours.append(mine)
             process = context.Process(
                 target=_serve,
-                args=(theirs, mine, dict(extractor_options), share_rpm, share_tpm),
+                args=(theirs, list(ours), dict(extractor_options), share_rpm, share_tpm),
                 daemon=True,
                 name="extractor-worker",
             )
@@ -222,13 +224,14 @@ class Workers:
 
 def _serve(
     sock: socket.socket,
-    parents: socket.socket,
+    runs: list[socket.socket],
     extractor_options: dict[str, Any],
     rpm: float | None,
     tpm: float | None,
 ) -> None:
     """A worker process's life: extract what the run sends until it says stop."""
-    parents.close()
+    for end in runs:  # the run's ends, this worker's and its elder siblings': only the
+        end.close()  # run may hold them, or a worker would not see the run end
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the run's to handle
     asyncio.events._set_running_loop(None)  # forked from inside the run's event loop
     asyncio.run(_serve_async(sock, extractor_options, Throttle(rpm, tpm)))

@@ -8,8 +8,9 @@ endpoint enforces them while decoding where it can.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping, Sequence
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any, Literal
 
 from extractor.core.card import CardDraft, CardLimits
@@ -51,6 +52,25 @@ def card_schema(
     article's `sentence_count` numbered sentences, which a grammar-enforcing endpoint can only
     answer with a sentence that exists. `choices` holds, per list section, the only items a
     grammar-enforcing endpoint may then answer with; `cell_length` caps a row's cells."""
+    # Built once per set of arguments (every card of a run asks for the same one) and handed
+    # out as a fresh copy, since callers adapt it.
+    chosen = tuple((name, tuple(items)) for name, items in (choices or {}).items())
+    shape = (sentences, max_lengths, citations, sentence_count, cell_length)
+    built: dict[str, Any] = json.loads(_schema_json(limits, tuple(sections), chosen, *shape))
+    return built
+
+
+@lru_cache(maxsize=256)
+def _schema_json(
+    limits: CardLimits,
+    sections: tuple[str, ...],
+    choices: tuple[tuple[str, tuple[str, ...]], ...],
+    sentences: bool,
+    max_lengths: bool,
+    citations: Citations,
+    sentence_count: int,
+    cell_length: int,
+) -> str:
     full = _draft_schema()
     defs = full.get("$defs", {})
     wanted = list(sections)
@@ -64,7 +84,7 @@ def card_schema(
             properties[name]["minItems"] = low
             if high is not None:
                 properties[name]["maxItems"] = high
-    for name, items in (choices or {}).items():
+    for name, items in choices:
         if items and name in properties:
             properties[name]["items"] = {"type": "string", "enum": list(items)}
     if sentences and "summary" in properties:
@@ -92,12 +112,13 @@ def card_schema(
         row["required"] = list(row["properties"])
     if max_lengths:
         _cap_lengths(properties, cell_length)
-    return {
+    schema = {
         "type": "object",
         "properties": properties,
         "required": wanted,
         "additionalProperties": False,
     }
+    return json.dumps(schema, ensure_ascii=False)
 
 
 def pick_schema(candidates: list[int], count: int) -> dict[str, Any]:

@@ -324,9 +324,15 @@ class _Vocabulary:
 
     def __init__(self, text: str) -> None:
         self.folded = " ".join(fold(text).split())
-        words = _WORD.findall(self.folded)
-        self.words = set(words)
-        self.stems = {word[:5] for word in words if len(word) >= 5}
+
+    # Most items occur whole; the article's words are gathered only for one that does not.
+    @cached_property
+    def words(self) -> set[str]:
+        return set(_WORD.findall(self.folded))
+
+    @cached_property
+    def stems(self) -> set[str]:
+        return {word[:5] for word in self.words if len(word) >= 5}
 
     def has(self, item: str) -> bool:
         folded = " ".join(fold(item).split())

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+from functools import cached_property, lru_cache
 from typing import Any, cast
 
 from pydantic import ValidationError
@@ -170,12 +171,23 @@ class _Echo:
     """Whether a text was copied from the prompt's instructions rather than the article."""
 
     def __init__(self, instructions: str, article: str) -> None:
-        self.instructions = fold(instructions)
-        self.article = fold(article)
+        self.instructions = _folded(instructions)
+        self._article = article
+
+    @cached_property
+    def article(self) -> str:
+        # Folded only for a text the instructions hold, which most answers never have.
+        return fold(self._article)
 
     def __call__(self, text: str) -> bool:
         folded = fold(text)
         return len(folded) > 3 and folded in self.instructions and folded not in self.article
+
+
+@lru_cache(maxsize=32)
+def _folded(instructions: str) -> str:
+    """The instructions folded once: every answer to the same prompt is checked against them."""
+    return fold(instructions)
 
 
 def readable(error: ValidationError) -> list[str]:

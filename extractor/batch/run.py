@@ -225,18 +225,18 @@ class Batch:
         started = time.perf_counter()
         lock = RunLock(self.output)
         lock.acquire()
-        processes = self._process_count()
-        if processes:
-            # Forked first: before the run opens its files or starts a thread.
-            self._workers = await Workers.start(
-                processes, self._extractor_options, self.options.rpm, self.options.tpm
-            )
-        if self.options.closest and minilm_available():
-            # Cards are embedded as they are written, while the run waits on the network.
-            self._embeddings = BackgroundEmbeddings(_beside_the_run)
         known = None
         ended = False
         try:
+            processes = self._process_count()
+            if processes:
+                # Forked first: before the run opens its files or starts a thread.
+                self._workers = await Workers.start(
+                    processes, self._extractor_options, self.options.rpm, self.options.tpm
+                )
+            if self.options.closest and minilm_available():
+                # Cards are embedded as they are written, while the run waits on the network.
+                self._embeddings = BackgroundEmbeddings(_beside_the_run)
             async for outcome in self._run():
                 yield outcome
             ended = True

@@ -5,6 +5,7 @@ makes, and a worker that dies or a run cut short losing nothing."""
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
 import os
 import threading
 from dataclasses import replace
@@ -16,9 +17,11 @@ import pytest
 from extractor.backends.throttle import Throttle
 from extractor.batch import workers
 from extractor.batch.run import Batch, BatchOptions, Outcome, extract_batch
-from extractor.core.errors import ConfigError
+from extractor.cli import main
+from extractor.core.errors import ConfigError, ResultsInUseError
 from extractor.core.result import ExtractionResult
 from extractor.pipeline.extract import Extractor
+from extractor.store.lock import RunLock
 from tests.fakeserver import (
     FakeServer,
     bad_request,
@@ -255,8 +258,6 @@ def test_workers_with_the_embedded_model_or_the_batch_api_are_a_config_error(
 def test_the_command_takes_processes(
     server: FakeServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from extractor.cli import main
-
     seen: list[int | None] = []
     real = Batch.__init__
 
@@ -272,3 +273,47 @@ def test_the_command_takes_processes(
     assert main(args) == 0
     assert seen == [2]
     assert len(read_jsonl(tmp_path / "r.jsonl")) == 3
+
+
+@pytest.mark.usefixtures("pids")
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="reads /proc")
+def test_no_worker_holds_the_runs_lock(server: FakeServer, tmp_path: Path) -> None:
+    """Workers are forked before the run takes its lock, so a worker left answering after
+    its run was killed cannot keep the next run out."""
+    out = tmp_path / "results.jsonl"
+    lock = str(out.with_name(out.name + ".lock"))
+    server.play(reply(card_json()))
+    server.delay = 0.02
+    opened: dict[int, list[str]] = {}
+
+    def on_outcome(outcome: Outcome) -> None:
+        assert outcome.record is not None
+        pid = _pid(outcome.record.model_dump())
+        if pid not in opened:
+            fds = Path(f"/proc/{pid}/fd")
+            opened[pid] = [os.readlink(fd) for fd in fds.iterdir() if fd.is_symlink()]
+
+    extract_batch(
+        [str(distinct_articles(tmp_path / "in", 20))],
+        out,
+        BatchOptions(concurrency=8, processes=2, closest=0),
+        on_outcome,
+        **_endpoint(server),
+    )
+    assert len(opened) == 2
+    assert all(lock not in files for files in opened.values())
+    parent = [os.readlink(fd) for fd in Path("/proc/self/fd").iterdir() if fd.is_symlink()]
+    assert lock not in parent  # released at the end
+
+
+def test_a_run_refused_by_the_lock_leaves_no_worker(server: FakeServer, tmp_path: Path) -> None:
+    out = tmp_path / "results.jsonl"
+    with RunLock(out), pytest.raises(ResultsInUseError):
+        extract_batch(
+            [str(distinct_articles(tmp_path / "in", 3))],
+            out,
+            BatchOptions(concurrency=8, processes=2, closest=0),
+            **_endpoint(server),
+        )
+    assert multiprocessing.active_children() == []
+    assert server.requests == []

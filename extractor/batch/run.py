@@ -224,16 +224,17 @@ class Batch:
     async def outcomes(self) -> AsyncIterator[Outcome]:
         started = time.perf_counter()
         lock = RunLock(self.output)
-        lock.acquire()
         known = None
         ended = False
         try:
             processes = self._process_count()
             if processes:
-                # Forked first: before the run opens its files or starts a thread.
+                # Forked first: before the run opens anything (its lock included, which a
+                # worker outliving a killed run would otherwise hold) or starts a thread.
                 self._workers = await Workers.start(
                     processes, self._extractor_options, self.options.rpm, self.options.tpm
                 )
+            lock.acquire()
             if self.options.closest and minilm_available():
                 # Cards are embedded as they are written, while the run waits on the network.
                 self._embeddings = BackgroundEmbeddings(_beside_the_run)

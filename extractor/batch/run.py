@@ -409,21 +409,21 @@ class Batch:
 
     async def _finish(self, job: Job, key: str, article: Article, cache: CardCache) -> Finished:
         """The article's record, a card's or, whatever went wrong, a failure's."""
+        outcome: ExtractionResult | Exception
         try:
             reader = DocumentReader(self.extractor, concurrency=2)
             if len(reader.plan(article).chunks) > 1:
                 # A long document is read part by part, each part cached, in a thread.
-                result = await asyncio.to_thread(reader.read, article, cache)
+                outcome = await asyncio.to_thread(reader.read, article, cache)
             elif self._workers is not None:
                 return await self._workers.extract(job, key, article)
             else:
-                result = await self._extract(article)
-            record: ResultRecord | FailureRecord = ResultRecord.of(
-                result, id=job.id, key=key, source=job.source, article=article
-            )
+                outcome = await self._extract(article)
         except Exception as err:
-            record = failure_record(job, key, err, self._secret)
-        return Finished(record, record.to_json())
+            outcome = err
+        return Finished.of(
+            outcome, id=job.id, key=key, source=job.source, article=article, secret=self._secret
+        )
 
     async def _extract(self, article: Article) -> ExtractionResult:
         """One article that fits the model in one part; only such go to the Batch API."""

@@ -32,6 +32,7 @@ from extractor.backends.throttle import Throttle
 from extractor.batch.inputs import Job
 from extractor.core.article import Article
 from extractor.core.record import FailureRecord, ResultRecord
+from extractor.core.result import ExtractionResult
 from extractor.pipeline.document import with_pages
 from extractor.pipeline.extract import Extractor
 
@@ -59,6 +60,25 @@ class Finished:
 
     record: ResultRecord | FailureRecord
     line: str
+
+    @classmethod
+    def of(
+        cls,
+        outcome: ExtractionResult | Exception,
+        *,
+        id: str,
+        key: str,
+        source: str,
+        article: Article,
+        secret: str | None = None,
+    ) -> Finished:
+        """The card's record, or the failure's when `outcome` is the error."""
+        record: ResultRecord | FailureRecord
+        if isinstance(outcome, Exception):
+            record = FailureRecord.of_error(outcome, id=id, key=key, source=source, secret=secret)
+        else:
+            record = ResultRecord.of(outcome, id=id, key=key, source=source, article=article)
+        return cls(record, record.to_json())
 
 
 @dataclass(frozen=True)
@@ -246,13 +266,13 @@ async def _serve_async(
     tasks: set[asyncio.Task[None]] = set()
 
     async def one(ticket: int, id: str, key: str, source: str, article: Article) -> None:
-        record: ResultRecord | FailureRecord
+        outcome: ExtractionResult | Exception
         try:
-            result = with_pages(await extractor.aextract(article), article)
-            record = ResultRecord.of(result, id=id, key=key, source=source, article=article)
+            outcome = with_pages(await extractor.aextract(article), article)
         except Exception as err:  # whatever went wrong, the run lists the article
-            record = FailureRecord.of_error(err, id=id, key=key, source=source, secret=secret)
-        await _send(writer, (ticket, Finished(record, record.to_json())))
+            outcome = err
+        done = Finished.of(outcome, id=id, key=key, source=source, article=article, secret=secret)
+        await _send(writer, (ticket, done))
 
     try:
         while (message := await _receive(reader)) is not None:

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import random
@@ -142,6 +143,7 @@ class Timed:
     stderr: str
     server_requests: int = 0
     server_cpu: float = 0.0  # CPU seconds the fake server spent meanwhile
+    peak_in_flight: int = 0  # the most requests the fake server held at once meanwhile
     rss_samples: list[tuple[float, float]] = field(default_factory=list)  # (seconds, MB)
 
     @property
@@ -210,11 +212,22 @@ def timed(
         stderr=stderr,
         server_requests=int(after["requests"] - before["requests"]),
         server_cpu=after["busy_seconds"] - before["busy_seconds"],
+        peak_in_flight=int(after.get("peak_in_flight", 0)) if server else 0,
         rss_samples=samples,
     )
 
 
+@functools.cache
+def _compiled() -> None:
+    """Compile the package's bytecode once, as installing a wheel does: a source checkout
+    under PYTHONDONTWRITEBYTECODE (this machine's default) would otherwise compile every
+    module again in each timed process, which an installed extractor never does and the
+    bare script's installed packages never do either."""
+    subprocess.run([PY, "-m", "compileall", "-q", str(ROOT / "extractor")], check=True)
+
+
 def environment(folder: Path) -> dict[str, str]:
+    _compiled()
     env = {
         k: v
         for k, v in os.environ.items()
@@ -276,10 +289,15 @@ def capture_template(folder: Path) -> Path:
     return template
 
 
-def check(run: Timed, what: str, expected: dict[str, int]) -> None:
-    """Fail loudly when a run did not do what it was meant to (a fast failure is no result)."""
+def check(run: Timed, what: str, expected: dict[str, int], concurrency: int | None = None) -> None:
+    """Fail loudly when a run did not do what it was meant to (a fast failure is no result),
+    or held more requests at once than `concurrency` (a faster run that way is no result)."""
     counts = run.counts
-    wrong = {k: (counts.get(k), v) for k, v in expected.items() if counts.get(k) != v}
+    wrong: dict[str, object] = {
+        k: (counts.get(k), v) for k, v in expected.items() if counts.get(k) != v
+    }
+    if concurrency is not None and run.peak_in_flight > concurrency:
+        wrong["requests in flight"] = (run.peak_in_flight, concurrency)
     if run.code != 0 or wrong:
         raise RuntimeError(
             f"{what}: exit {run.code}, counts {counts} (expected {expected})\n" + run.stderr[-2000:]

@@ -12,8 +12,9 @@ about 20 microseconds of CPU, so that the client side is what the benchmarks mea
     python benchmarks/batch_fakeserver.py [--latency MS] [--port N] [--capture FILE]
 
 `--capture FILE` writes the JSON body of the first chat completion request to FILE.
-GET /stats answers {"requests": N, "busy_seconds": S}: requests answered so far, and CPU
-seconds the server spent on them.
+GET /stats answers {"requests": N, "busy_seconds": S, "peak_in_flight": P}: requests answered
+so far, CPU seconds the server spent on them, and the most requests it held at once since the
+previous /stats (what a client's concurrency really was).
 """
 
 from __future__ import annotations
@@ -52,6 +53,8 @@ class FakeEndpoint:
         self.title = TITLE.encode()
         self.missing = _response("404 Not Found", b'{"error": {"message": "no route"}}')
         self.requests = 0
+        self.in_flight = 0
+        self.peak = 0
 
     def answer(self, request: bytes) -> bytes:
         found = _REPORT.search(request)
@@ -62,7 +65,9 @@ class FakeEndpoint:
 
     def stats(self) -> bytes:
         busy = time.process_time()
-        payload = json.dumps({"requests": self.requests, "busy_seconds": busy}).encode()
+        stats = {"requests": self.requests, "busy_seconds": busy, "peak_in_flight": self.peak}
+        self.peak = self.in_flight
+        payload = json.dumps(stats).encode()
         return _response("200 OK", payload)
 
     async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -84,8 +89,11 @@ class FakeEndpoint:
                     if self.capture is not None:
                         self.capture.write_bytes(body)
                         self.capture = None
+                    self.in_flight += 1
+                    self.peak = max(self.peak, self.in_flight)
                     if self.latency:
                         await asyncio.sleep(self.latency)
+                    self.in_flight -= 1
                     self.requests += 1
                     writer.write(self.answer(body))
                 elif method == "GET" and path == "/stats":

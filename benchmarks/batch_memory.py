@@ -6,10 +6,12 @@ the process (`wait4`); RSS is also sampled every 0.25 s to show how it grows dur
 The bare AsyncOpenAI script (`batch_bare.py`) runs the same inputs, as a reference for what
 the client stack alone keeps, and so does `extractor batch --extract-near-duplicates`
 ("ours, no near-dup"), which never feeds `NearDuplicates`, to show what that index keeps.
+With `--closest`, also `extractor batch --closest 5` ("ours, Closest"): the MiniLM session,
+the vectors of every card (1.5 KB each) and the link pass after the run.
 Flat means 10k is not ~10 times 1k; the growth per 1,000 articles tells what 100k would
 cost.
 
-    python benchmarks/batch_memory.py [--quick] [--repeats N] [--small N] [--large N]
+    python benchmarks/batch_memory.py [--quick] [--repeats N] [--small N] [--large N] [--closest]
 """
 
 from __future__ import annotations
@@ -42,6 +44,8 @@ def run_side(
         stale.unlink()
     if side == "ours":
         command = ours(articles, out, server, 32)
+    elif side == "ours, Closest":
+        command = ours(articles, out, server, 32, closest=5)
     elif side == "ours, no near-dup":
         command = [*ours(articles, out, server, 32), "--extract-near-duplicates"]
     else:
@@ -70,7 +74,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--small", type=int, default=1000)
     parser.add_argument("--large", type=int, default=10_000)
+    parser.add_argument("--closest", action="store_true", help="also a run with Closest links")
     args = parser.parse_args()
+    sides = (*SIDES, "ours, Closest") if args.closest else SIDES
     if args.quick:
         args.small, args.large, args.repeats = 500, 5000, 1
     sizes = (args.small, args.large)
@@ -92,7 +98,7 @@ def main() -> None:
                 order = [
                     (side, size)
                     for size in (sizes if repeat % 2 == 0 else sizes[::-1])
-                    for side in (SIDES if repeat % 2 == 0 else SIDES[::-1])
+                    for side in (sides if repeat % 2 == 0 else sides[::-1])
                 ]
                 for side, size in order:
                     out = folder / f"{side}-{size}-{repeat}.jsonl"
@@ -105,7 +111,7 @@ def main() -> None:
                     )
         print()
         rows = []
-        for side in SIDES:
+        for side in sides:
             peak = {
                 size: statistics.median(r.max_rss_mb for r in runs[(side, size)]) for size in sizes
             }

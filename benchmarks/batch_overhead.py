@@ -7,7 +7,7 @@ from the extractor, see `batch_common.capture_template`). Four sides: `ours` (--
 --closest 0, the default worker processes: 2 from concurrency 32 on a 2-core machine),
 `single` (the same with --processes 0: everything on the run's one event loop), `closest`
 (ours with the default --closest 5: cards embedded with MiniLM during the run, linked after
-it) and `bare`. Each repeat runs all three in a rotating order,
+it) and `bare`. Each repeat runs all four in a rotating order,
 and ratios are taken within the repeat. Goals: bare / ours >= 0.9 of whole-process wall
 time; closest / ours close to 1.
 
@@ -51,7 +51,7 @@ def run_side(
         command = ours(articles, out, server, c, closest=5 if side == "closest" else 0)
         command += ["--processes", "0"] if side == "single" else []
     run = timed(command, environment(out.parent), server)
-    check(run, side, {"done": count})
+    check(run, side, {"done": count}, concurrency=c)
     return run
 
 

@@ -47,7 +47,7 @@ def run_side(
     else:
         command = bare(articles, template, out, server, c)
     run = timed(command, environment(out.parent), server)
-    check(run, f"{side} at concurrency {c}", {"done": count})
+    check(run, f"{side} at concurrency {c}", {"done": count}, concurrency=c)
     return run
 
 

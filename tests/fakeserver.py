@@ -38,6 +38,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -562,7 +563,8 @@ class _Handler(BaseHTTPRequestHandler):
             return
         step = fake._next_step(body if isinstance(body, dict) else {})
         if fake.delay:
-            time.sleep(fake.delay)
+            with fake._held():
+                time.sleep(fake.delay)
         if step.kind == "hang":
             fake._stopping.wait(step.seconds)
             return  # close without answering
@@ -656,6 +658,8 @@ class FakeServer:
         self.requests: list[Recorded] = []
         self.embedding_failures = 0  # /v1/embeddings answers 503 this many times first
         self.delay = 0.0  # seconds every chat completion waits before its answer
+        self.in_flight = 0
+        self.peak_in_flight = 0  # the most chat completions held at once (during a delay)
         self.pages: dict[str, Page | Step] = {}  # GET path -> page (see the module docstring)
         self.play(script if script is not None else [reply(card_json())])
         self._httpd: _Server | None = None
@@ -685,6 +689,17 @@ class FakeServer:
         if _is_fault(step):
             TALLY["faults injected"] += 1
         return step
+
+    @contextmanager
+    def _held(self) -> Iterator[None]:
+        with self._lock:
+            self.in_flight += 1
+            self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self.in_flight -= 1
 
     def _record(self, handler: BaseHTTPRequestHandler, body: Any) -> None:
         headers = {k.lower(): v for k, v in handler.headers.items()}

@@ -34,6 +34,24 @@ async def test_tokens_per_minute_wait_for_the_window() -> None:
         await asyncio.wait_for(throttle.wait(), 0.2)  # over it: waits for the minute to pass
 
 
+async def test_requests_in_flight_are_capped() -> None:
+    throttle = Throttle(in_flight=2)
+    holding = peak = 0
+
+    async def request() -> None:
+        nonlocal holding, peak
+        async with throttle.sending():
+            holding += 1
+            peak = max(peak, holding)
+            await asyncio.sleep(0.01)
+            holding -= 1
+
+    await asyncio.gather(*(request() for _ in range(7)))
+    assert peak == 2
+
+
 def test_caps_must_be_positive() -> None:
     with pytest.raises(ValueError):
         Throttle(rpm=0)
+    with pytest.raises(ValueError):
+        Throttle(in_flight=0)

@@ -198,26 +198,42 @@ def test_rate_limit_pauses_and_a_rejected_mode_are_reported_from_the_workers(
     assert len(lowered) == 1  # each worker lowered it once; the run says so once
 
 
-def test_rate_caps_are_shared_out_among_the_workers(
+def test_rate_caps_and_requests_in_flight_are_shared_out_among_the_workers(
     server: FakeServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    caps = tmp_path / "caps.txt"  # written by the workers, where each makes its throttle
+    caps: list[tuple[float | None, float | None, int | None]] = []
 
     class Recording(Throttle):
-        def __init__(self, rpm: float | None = None, tpm: float | None = None) -> None:
-            with caps.open("a") as handle:
-                handle.write(f"{rpm} {tpm}\n")
-            super().__init__(rpm, tpm)
+        def __init__(
+            self, rpm: float | None = None, tpm: float | None = None, in_flight: int | None = None
+        ) -> None:
+            caps.append((rpm, tpm, in_flight))
+            super().__init__(rpm, tpm, in_flight)
 
     monkeypatch.setattr(workers, "Throttle", Recording)
     server.play(reply(card_json()))
     extract_batch(
         [str(distinct_articles(tmp_path / "in", 4))],
         tmp_path / "results.jsonl",
-        BatchOptions(concurrency=4, processes=2, rpm=600, tpm=90_000, closest=0),
+        BatchOptions(concurrency=5, processes=2, rpm=600, tpm=90_000, closest=0),
         **_endpoint(server),
     )
-    assert caps.read_text().splitlines() == ["300.0 45000.0", "300.0 45000.0"]
+    assert caps == [(300.0, 45000.0, 3), (300.0, 45000.0, 2)]
+
+
+def test_workers_hold_more_articles_but_never_more_requests_than_the_concurrency(
+    server: FakeServer, tmp_path: Path
+) -> None:
+    server.play(reply(card_json()))
+    server.delay = 0.05
+    summary = extract_batch(
+        [str(distinct_articles(tmp_path / "in", 40))],
+        tmp_path / "results.jsonl",
+        BatchOptions(concurrency=5, processes=2, use_cache=False, closest=0),
+        **_endpoint(server),
+    )
+    assert summary.counts["done"] == 40
+    assert server.peak_in_flight == 5  # the endpoint saw the run's concurrency, and no more
 
 
 @pytest.mark.parametrize(

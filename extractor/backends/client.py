@@ -213,13 +213,15 @@ class ModelClient:
         client = self.async_client
         throttle = self.throttle
 
+        async def post() -> object:  # what the SDK built, for `_checked` to check
+            if throttle is None:
+                return await client.post(_CHAT, cast_to=ChatCompletion, **_body(request))
+            async with throttle.sending():
+                return await client.post(_CHAT, cast_to=ChatCompletion, **_body(request))
+
         async def send() -> ChatCompletion:
-            if throttle is not None:
-                await throttle.wait()
             try:
-                completion = _checked(
-                    await client.post(_CHAT, cast_to=ChatCompletion, **_body(request))
-                )
+                completion = _checked(await post())
             except ValueError as err:
                 raise BadResponse(f"the response body is not valid JSON: {err}") from err
             except openai.RateLimitError as err:

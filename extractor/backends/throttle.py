@@ -1,20 +1,28 @@
 """Pacing shared by every request of a run. When the endpoint rate-limits one request, the
 whole run waits out the Retry-After instead of every task hammering it in turn; optional
-requests-per-minute and tokens-per-minute caps keep a run under a known quota."""
+requests-per-minute and tokens-per-minute caps keep a run under a known quota, and an optional
+cap on requests in flight keeps what the endpoint sees at the run's concurrency while
+articles are prepared and checked around it."""
 
 from __future__ import annotations
 
 import asyncio
 import time
 from collections import deque
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 
 
 class Throttle:
-    def __init__(self, rpm: float | None = None, tpm: float | None = None) -> None:
-        if (rpm is not None and rpm <= 0) or (tpm is not None and tpm <= 0):
+    def __init__(
+        self, rpm: float | None = None, tpm: float | None = None, in_flight: int | None = None
+    ) -> None:
+        if any(cap is not None and cap <= 0 for cap in (rpm, tpm, in_flight)):
             raise ValueError("rate caps must be positive")
         self.rpm = rpm
         self.tpm = tpm
+        self.in_flight = in_flight
+        self._slots = asyncio.Semaphore(in_flight) if in_flight is not None else None
         self.pauses = 0
         self.paused_seconds = 0.0
         self._paused_until = 0.0
@@ -56,3 +64,11 @@ class Throttle:
             self._next_slot = slot + 60.0 / self.rpm
             if slot > now:
                 await asyncio.sleep(slot - now)
+
+    @asynccontextmanager
+    async def sending(self) -> AsyncIterator[None]:
+        """One request's time on the wire: paced by `wait`, and one of at most `in_flight`."""
+        slot: AbstractAsyncContextManager[object] = self._slots or nullcontext()
+        async with slot:
+            await self.wait()
+            yield

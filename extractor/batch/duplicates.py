@@ -107,12 +107,11 @@ class NearDuplicates:
         self.threshold = threshold
         self.shingle = shingle
         self.num_perm = num_perm
-        # The permutations' constants, drawn once from a fixed seed; `a` is odd, as
-        # multiply-shift hashing needs.
-        rng = np.random.default_rng(seed)
-        odd = rng.integers(0, 2**63, size=(num_perm, 1), dtype=np.uint64) * np.uint64(2)
-        self._a = odd + np.uint64(1)
-        self._b = rng.integers(0, 2**63, size=(num_perm, 1), dtype=np.uint64)
+        # The permutations' constants, from a fixed seed; `a` is odd, as multiply-shift
+        # hashing needs.
+        constants = _splitmix64(seed, 2 * num_perm).reshape(2, num_perm, 1)
+        self._a = constants[0] | np.uint64(1)
+        self._b = constants[1]
         self._folder = tempfile.TemporaryDirectory(prefix="extractor-near-")
         self._path = Path(self._folder.name) / "index.sqlite"
         with self._storage():
@@ -178,7 +177,12 @@ class NearDuplicates:
         grams = np.zeros(count, dtype=np.uint64)
         for offset in range(size):
             grams = grams * np.uint64(_BASE) + words_hashed[offset : offset + count]
-        unique: Shingles = np.unique((grams >> np.uint64(32)) ^ grams)
+        hashed: Shingles = (grams >> np.uint64(32)) ^ grams
+        hashed.sort()
+        distinct = np.empty(count, dtype=bool)  # np.unique, without the numpy.ma it imports
+        distinct[0] = True
+        np.not_equal(hashed[1:], hashed[:-1], out=distinct[1:])
+        unique: Shingles = hashed[distinct]
         return unique
 
     def _signature(self, grams: Shingles) -> Shingles:
@@ -237,3 +241,15 @@ class NearDuplicates:
     def close(self) -> None:
         self._db.close()
         self._folder.cleanup()
+
+
+def _splitmix64(seed: int, count: int) -> Shingles:
+    """`count` well-mixed 64-bit values from `seed` (SplitMix64): numpy.random would cost a
+    run's start about 40 ms to import, for 128 numbers."""
+    with np.errstate(over="ignore"):
+        state = np.arange(1, count + 1, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+        state += np.uint64(seed & (2**64 - 1))
+        state = (state ^ (state >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        state = (state ^ (state >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        mixed: Shingles = state ^ (state >> np.uint64(31))
+    return mixed

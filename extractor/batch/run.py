@@ -50,7 +50,8 @@ STATUSES = ("done", "cached", "duplicate", "failed", "skipped")
 
 @dataclass
 class BatchOptions:
-    """concurrency: articles in flight. rpm / tpm: optional request and token caps per minute.
+    """concurrency: requests in flight, at most. rpm / tpm: optional request and token caps
+    per minute.
     cache: the SQLite file (None: the user cache folder); use_cache False bypasses it.
     errors: the errors file (None: <output>.errors.jsonl beside the results).
     extract_near_duplicates: also extract articles flagged as the same story.
@@ -61,7 +62,8 @@ class BatchOptions:
     processes: worker processes that extract, each with its own client and event loop, for
     a fast endpoint whose answers outpace one core (0: extract in the run's own process;
     None: one per 16 articles in flight, up to the core count; never for the embedded model
-    or the Batch API). rpm and tpm are shared out evenly among them.
+    or the Batch API). concurrency, rpm and tpm are shared out evenly among them, and they
+    hold twice as many articles as requests in flight, the next ones ready to send.
 
     Checked when made, so a bad option fails before any article is read."""
 
@@ -232,7 +234,11 @@ class Batch:
                 # Forked first: before the run opens anything (its lock included, which a
                 # worker outliving a killed run would otherwise hold) or starts a thread.
                 self._workers = await Workers.start(
-                    processes, self._extractor_options, self.options.rpm, self.options.tpm
+                    processes,
+                    self._extractor_options,
+                    self.options.concurrency,
+                    self.options.rpm,
+                    self.options.tpm,
                 )
             lock.acquire()
             if self.options.closest and minilm_available():
@@ -288,7 +294,8 @@ class Batch:
             writer.close()
             self._near.close()
             raise
-        workers = self.options.concurrency
+        # With worker processes, `concurrency` caps their requests in flight; they hold more.
+        workers = self.options.concurrency if self._workers is None else self._workers.capacity
         if self.options.batch_api:
             # Every article of a group waits on it at once, so a group needs that many workers.
             workers = self.options.batch_group

@@ -37,6 +37,10 @@ from extractor.pipeline.document import with_pages
 from extractor.pipeline.extract import Extractor
 
 ARTICLES_PER_WORKER = 16  # in flight; fewer and one event loop keeps up on its own
+# Articles a worker holds per request it may have in flight: while its requests wait on the
+# network, the next articles are already sent over and their prompts rendered, so a slot
+# freed is a request sent, not a round trip through the run's process first.
+HELD_PER_REQUEST = 2
 _HEADER = struct.Struct("!I")
 
 
@@ -178,19 +182,22 @@ class WorkerLost(RuntimeError):
 class Workers:
     """A pool of worker processes; `extract` sends an article to the least busy one."""
 
-    def __init__(self, workers: list[Worker]) -> None:
+    def __init__(self, workers: list[Worker], concurrency: int) -> None:
         self._workers = workers
         self._tickets = 0
+        self.capacity = concurrency * HELD_PER_REQUEST  # articles the run hands them at once
 
     @classmethod
     async def start(
         cls,
         count: int,
         extractor_options: Mapping[str, object],
+        concurrency: int,
         rpm: float | None,
         tpm: float | None,
     ) -> Workers:
-        """Fork `count` workers; rate caps are shared out evenly among them."""
+        """Fork `count` workers; requests in flight and rate caps are shared out evenly among
+        them."""
         context = multiprocessing.get_context("fork")
         share_rpm = None if rpm is None else rpm / count
         share_tpm = None if tpm is None else tpm / count
@@ -198,12 +205,18 @@ class Workers:
         ours: list[socket.socket] = []
         sys.stdout.flush()  # or a child would write the run's buffered output again
         sys.stderr.flush()
-        for _ in range(count):
+        for index in range(count):
+            in_flight = concurrency // count + (index < concurrency % count)
             mine, theirs = socket.socketpair()
             ours.append(mine)
             process = context.Process(
                 target=_serve,
-                args=(theirs, list(ours), dict(extractor_options), share_rpm, share_tpm),
+                args=(
+                    theirs,
+                    list(ours),
+                    dict(extractor_options),
+                    Throttle(share_rpm, share_tpm, in_flight),
+                ),
                 daemon=True,
                 name="extractor-worker",
             )
@@ -212,7 +225,7 @@ class Workers:
             worker = Worker(process, mine)
             await worker.connect()
             workers.append(worker)
-        return cls(workers)
+        return cls(workers, concurrency)
 
     async def extract(self, job: Job, key: str, article: Article) -> Finished:
         """The article's record from the least busy worker still alive."""
@@ -246,15 +259,14 @@ def _serve(
     sock: socket.socket,
     runs: list[socket.socket],
     extractor_options: dict[str, Any],
-    rpm: float | None,
-    tpm: float | None,
+    throttle: Throttle,
 ) -> None:
     """A worker process's life: extract what the run sends until it says stop."""
     for end in runs:  # the run's ends, this worker's and its elder siblings': only the
         end.close()  # run may hold them, or a worker would not see the run end
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the run's to handle
     asyncio.events._set_running_loop(None)  # forked from inside the run's event loop
-    asyncio.run(_serve_async(sock, extractor_options, Throttle(rpm, tpm)))
+    asyncio.run(_serve_async(sock, extractor_options, throttle))
 
 
 async def _serve_async(

@@ -36,7 +36,7 @@ def add_parsers(commands: Commands) -> None:
     )
     parser.add_argument("inputs", nargs="+", help="folders, globs, manifests, URL lists, URLs")
     parser.add_argument("-o", "--output", type=Path, required=True, help="results .jsonl")
-    parser.add_argument("--concurrency", type=int, default=8, help="articles in flight (8)")
+    parser.add_argument("--concurrency", type=int, default=8, help="requests in flight (8)")
     parser.add_argument("--errors", type=Path, help="failures (default: <output>.errors.jsonl)")
     parser.add_argument("--no-cache", action="store_true", help="neither read nor fill the cache")
     parser.add_argument("--cache", type=Path, help="cache file (default: user cache folder)")

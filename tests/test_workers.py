@@ -260,6 +260,8 @@ def test_workers_with_the_embedded_model_or_the_batch_api_are_a_config_error(
 ) -> None:
     with pytest.raises(ConfigError, match="processes must be 0 or more"):
         BatchOptions(processes=-1)
+    with pytest.raises(ConfigError, match=r"processes \(3\) cannot exceed concurrency \(2\)"):
+        BatchOptions(concurrency=2, processes=3)
     with pytest.raises(ConfigError, match="worker processes need an endpoint"):
         Batch(["x"], tmp_path / "r.jsonl", BatchOptions(processes=2), base_url="embedded")
     with pytest.raises(ConfigError, match="worker processes need an endpoint"):

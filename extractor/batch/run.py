@@ -93,6 +93,11 @@ class BatchOptions:
             raise ConfigError("closest must be 0 or more")
         if self.processes is not None and self.processes < 0:
             raise ConfigError("processes must be 0 or more")
+        if self.processes is not None and self.processes > self.concurrency:
+            raise ConfigError(
+                f"processes ({self.processes}) cannot exceed concurrency ({self.concurrency}): "
+                "each worker process needs a request in flight of its own"
+            )
         if self.closest_floor is not None and not -1.0 <= self.closest_floor <= 1.0:
             raise ConfigError(
                 f"closest_floor is a cosine similarity, between -1 and 1; got {self.closest_floor}"

@@ -13,8 +13,9 @@ about 20 microseconds of CPU, so that the client side is what the benchmarks mea
 
 `--capture FILE` writes the JSON body of the first chat completion request to FILE.
 GET /stats answers {"requests": N, "busy_seconds": S, "peak_in_flight": P}: requests answered
-so far, CPU seconds the server spent on them, and the most requests it held at once since the
-previous /stats (what a client's concurrency really was).
+so far, CPU seconds the server spent on them, and the most requests it held at once (waiting
+out the latency, so 1 at 0 ms) since the previous /stats: what a client's concurrency really
+was.
 """
 
 from __future__ import annotations

@@ -658,7 +658,7 @@ class FakeServer:
         self.requests: list[Recorded] = []
         self.embedding_failures = 0  # /v1/embeddings answers 503 this many times first
         self.delay = 0.0  # seconds every chat completion waits before its answer
-        self.in_flight = 0
+        self._in_flight = 0
         self.peak_in_flight = 0  # the most chat completions held at once (during a delay)
         self.pages: dict[str, Page | Step] = {}  # GET path -> page (see the module docstring)
         self.play(script if script is not None else [reply(card_json())])
@@ -693,13 +693,13 @@ class FakeServer:
     @contextmanager
     def _held(self) -> Iterator[None]:
         with self._lock:
-            self.in_flight += 1
-            self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+            self._in_flight += 1
+            self.peak_in_flight = max(self.peak_in_flight, self._in_flight)
         try:
             yield
         finally:
             with self._lock:
-                self.in_flight -= 1
+                self._in_flight -= 1
 
     def _record(self, handler: BaseHTTPRequestHandler, body: Any) -> None:
         headers = {k.lower(): v for k, v in handler.headers.items()}

@@ -11,6 +11,7 @@ import email.utils
 import json
 import time
 from collections.abc import Awaitable, Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -215,7 +216,7 @@ class ModelClient:
         def send() -> ChatCompletion:
             try:
                 return _checked(_completion(client.post(_CHAT, cast_to=bytes, **_body(request))))
-            except ValueError as err:  # the SDK's JSON decoding of a garbled body
+            except ValueError as err:  # a garbled body: not JSON
                 raise BadResponse(f"the response body is not valid JSON: {err}") from err
 
         return self.policy.call(send, on_retry)
@@ -227,9 +228,7 @@ class ModelClient:
         throttle = self.throttle
 
         async def post() -> object:
-            if throttle is None:
-                return _completion(await client.post(_CHAT, cast_to=bytes, **_body(request)))
-            async with throttle.sending():
+            async with throttle.sending() if throttle is not None else nullcontext():
                 content = await client.post(_CHAT, cast_to=bytes, **_body(request))
             return _completion(content)
 

@@ -21,7 +21,6 @@ class Throttle:
             raise ValueError("rate caps must be positive")
         self.rpm = rpm
         self.tpm = tpm
-        self.in_flight = in_flight
         self._slots = asyncio.Semaphore(in_flight) if in_flight is not None else None
         self.pauses = 0
         self.paused_seconds = 0.0

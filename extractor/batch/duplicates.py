@@ -245,7 +245,7 @@ class NearDuplicates:
 
 def _splitmix64(seed: int, count: int) -> Shingles:
     """`count` well-mixed 64-bit values from `seed` (SplitMix64): numpy.random would cost a
-    run's start about 40 ms to import, for 128 numbers."""
+    run's start about 40 ms to import, for a few hundred numbers."""
     with np.errstate(over="ignore"):
         state = np.arange(1, count + 1, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15)
         state += np.uint64(seed & (2**64 - 1))

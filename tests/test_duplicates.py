@@ -179,3 +179,28 @@ def test_threshold_is_configurable() -> None:
 def test_bad_settings_are_refused(kwargs: dict[str, float]) -> None:
     with pytest.raises(ValueError):
         NearDuplicates(**kwargs)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        STORY,
+        "Don't STOP: the A.I. rule_set, 2026 edition -- 50% off!\x1c\x1fend\ttab",
+        "Café au lait, naïve façade; Ｆｕｌｌｗｉｄｔｈ ＡＢＣ and it\u2019s ok",
+        "",
+        "!!! ... ???",
+    ],
+)
+def test_the_byte_path_splits_words_as_words_does(text: str) -> None:
+    from extractor.batch.duplicates import _tokens
+
+    assert _tokens(text) == [word.encode("utf-8") for word in words(text)]
+
+
+def test_an_id_checked_again_keeps_its_first_text() -> None:
+    index = NearDuplicates()
+    assert index.check("a", STORY) is None
+    assert index.check("a", "A different text entirely, about ports and cranes at night.") is None
+    assert len(index) == 1
+    assert index.check("b", STORY) == "a"
+    index.close()

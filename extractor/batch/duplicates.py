@@ -58,6 +58,11 @@ _BASE = 1_000_003  # the polynomial base that folds a window of word hashes into
 
 _APOSTROPHES = re.compile(r"['\u2019\u02bc]")
 _NOT_WORD = re.compile(r"[^\w\s]+")
+# `words` for ASCII text as one byte table: letters lowered, digits and "_" kept, anything
+# else a space (the apostrophe is deleted apart).
+_ASCII_WORDS = bytes(
+    c + 32 if 65 <= c <= 90 else c if chr(c).isalnum() or c == 95 else 32 for c in range(128)
+) + bytes(range(128, 256))
 
 Shingles = np.ndarray[Any, np.dtype[np.uint64]]
 
@@ -67,6 +72,14 @@ def words(text: str) -> list[str]:
     other punctuation a word break."""
     folded = unicodedata.normalize("NFKC", text).casefold()
     return _NOT_WORD.sub(" ", _APOSTROPHES.sub("", folded)).split()
+
+
+def _tokens(text: str) -> list[bytes]:
+    """`words(text)` in UTF-8. Every article of a run is checked, and most are ASCII, which
+    a byte table splits three times faster than the regular expressions."""
+    if text.isascii():
+        return text.encode("ascii").translate(_ASCII_WORDS, b"'").split()
+    return [word.encode("utf-8") for word in words(text)]
 
 
 def shingles(text: str, size: int = DEFAULT_SHINGLE) -> set[str]:
@@ -121,9 +134,9 @@ class NearDuplicates:
                 PRAGMA journal_mode = OFF;
                 PRAGMA synchronous = OFF;
                 CREATE TABLE seen (number INTEGER PRIMARY KEY, id TEXT UNIQUE, shingles BLOB);
-                CREATE TABLE exact (digest BLOB PRIMARY KEY, id TEXT);
-                CREATE TABLE bands (key INTEGER, number INTEGER);
-                CREATE INDEX bands_key ON bands (key);
+                CREATE TABLE exact (digest BLOB PRIMARY KEY, id TEXT) WITHOUT ROWID;
+                CREATE TABLE bands (key INTEGER, number INTEGER, PRIMARY KEY (key, number))
+                    WITHOUT ROWID;
                 """
             )
 
@@ -145,10 +158,10 @@ class NearDuplicates:
             return self._check(article_id, text)
 
     def _check(self, article_id: str, text: str) -> str | None:
-        tokens = words(text)
+        tokens = _tokens(text)
         if not tokens:
             return None
-        digest = hashlib.blake2b(" ".join(tokens).encode("utf-8"), digest_size=16).digest()
+        digest = hashlib.blake2b(b" ".join(tokens), digest_size=16).digest()
         row = self._db.execute("SELECT id FROM exact WHERE digest = ?", (digest,)).fetchone()
         earlier = None if row is None else str(row[0])
         if earlier is not None and earlier != article_id:
@@ -159,20 +172,18 @@ class NearDuplicates:
             match = self._near(article_id, grams, keys)
             if match is not None:
                 return match
-        known = self._db.execute("SELECT 1 FROM seen WHERE id = ?", (article_id,)).fetchone()
-        if known is None:  # an id checked again keeps its first text
-            self._remember(article_id, digest, grams, keys)
+        self._remember(article_id, digest, grams, keys)
         return None
 
-    def _shingles(self, tokens: list[str]) -> Shingles | None:
+    def _shingles(self, tokens: list[bytes]) -> Shingles | None:
         """The sorted, distinct hashes of the text's shingles, built from one crc32 per word
         by a polynomial over each window, all in numpy."""
         size = self.shingle
         if len(tokens) < size:
             return None
         words_hashed = np.fromiter(
-            map(zlib.crc32, map(str.encode, tokens)), np.uint64, count=len(tokens)
-        )  # utf-8, without a Python frame per word
+            map(zlib.crc32, tokens), np.uint64, count=len(tokens)
+        )  # without a Python frame per word
         count = len(tokens) - size + 1
         grams = np.zeros(count, dtype=np.uint64)
         for offset in range(size):
@@ -231,11 +242,13 @@ class NearDuplicates:
     ) -> None:
         blob = None if grams is None else grams.tobytes()
         cursor = self._db.execute(
-            "INSERT INTO seen (id, shingles) VALUES (?, ?)", (article_id, blob)
+            "INSERT OR IGNORE INTO seen (id, shingles) VALUES (?, ?)", (article_id, blob)
         )
+        if not cursor.rowcount:  # an id checked again keeps its first text
+            return
         self._db.execute("INSERT OR IGNORE INTO exact VALUES (?, ?)", (digest, article_id))
         self._db.executemany(
-            "INSERT INTO bands VALUES (?, ?)", [(key, cursor.lastrowid) for key in keys]
+            "INSERT OR IGNORE INTO bands VALUES (?, ?)", [(key, cursor.lastrowid) for key in keys]
         )
 
     def close(self) -> None:

@@ -166,7 +166,8 @@ class _Run:
             sentences=small,
             max_lengths=small and profile.takes_length_caps,
             citations=citations,
-            sentence_count=len(aligner.sentences),
+            # Split into sentences only when rows cite them: a quoting card never needs it.
+            sentence_count=len(aligner.sentences) if citations == "sentence" else 0,
             choices={section: offered},
         )
         shown = schema if profile.schema_in_prompt else None

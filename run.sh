@@ -53,6 +53,11 @@ assert (pathlib.Path(radar.__file__).parent / "templates" / "radar.html.j2").is_
 print("packaged wheel ok: prompts", Prompts().version, "from", prompts_dir())
 ')
     "$tmp/venv/bin/extractor" --help >/dev/null
+    # Ray is an extra: a plain install must not bring it.
+    if "$tmp/venv/bin/python" -c 'import ray' 2>/dev/null; then
+        echo "a plain install brought Ray" >&2
+        exit 1
+    fi
     # Without the semantic extra, evals fall back to the lexical scorer and still report.
     "$tmp/venv/bin/extractor" eval --gold "$PWD/seeds" --pred "$PWD/seeds" --out "$tmp/eval" \
         >/dev/null 2>&1

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from extractor.batch.duplicates import NearDuplicates, jaccard, shingles, words
+from extractor.batch.duplicates import NearDuplicates, _tokens, jaccard, shingles, words
 
 STORY = """Rooftop solar and home batteries reshape a regional grid
 
@@ -192,8 +192,6 @@ def test_bad_settings_are_refused(kwargs: dict[str, float]) -> None:
     ],
 )
 def test_the_byte_path_splits_words_as_words_does(text: str) -> None:
-    from extractor.batch.duplicates import _tokens
-
     assert _tokens(text) == [word.encode("utf-8") for word in words(text)]
 
 

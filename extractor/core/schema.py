@@ -55,9 +55,7 @@ def card_schema(
     # Built once per set of arguments (every card of a run asks for the same one) and handed
     # out as a fresh copy, since callers adapt it.
     chosen = tuple((name, tuple(items)) for name, items in (choices or {}).items())
-    # The count shapes only sentence citations; elsewhere it would only split the cache.
-    count = sentence_count if citations == "sentence" else 0
-    shape = (sentences, max_lengths, citations, count, cell_length)
+    shape = (sentences, max_lengths, citations, sentence_count, cell_length)
     built: dict[str, Any] = json.loads(_schema_json(limits, tuple(sections), chosen, *shape))
     return built
 
